@@ -1,0 +1,85 @@
+import { TokenBucket } from 'limiter';
+
+/**
+ * TikTok's Segment API allows 50 requests per second per app. Every node and workflow in this n8n process that uses
+ * the same app shares one bucket, so two workflows cannot add up to more than the ceiling. A caller may ask for a
+ * lower rate: it then gets its own child bucket whose parent is the app's bucket.
+ *
+ * The buckets hold one token: requests are spaced evenly (20 ms at 50/s) instead of bursting, so no sliding
+ * one-second window ever sees more than the rate.
+ */
+export const TIKTOK_MAX_REQUESTS_PER_SECOND = 50;
+
+export interface RequestPacer {
+	/** Resolves when the next request may start. */
+	acquire(): Promise<void>;
+}
+
+interface Registry {
+	apps: Map<string, TokenBucket>;
+	children: Map<string, TokenBucket>;
+}
+
+// n8n may load the node classes more than once (one module instance per node type), so the registry lives on a
+// process-wide symbol rather than in module scope.
+const REGISTRY_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.rate-limit-registry');
+
+function registry(): Registry {
+	const holder = globalThis as unknown as Record<symbol, Registry | undefined>;
+	let found = holder[REGISTRY_KEY];
+	if (!found) {
+		found = { apps: new Map(), children: new Map() };
+		holder[REGISTRY_KEY] = found;
+	}
+	return found;
+}
+
+function newBucket(requestsPerSecond: number, parentBucket?: TokenBucket): TokenBucket {
+	const bucket = new TokenBucket({ bucketSize: 1, tokensPerInterval: requestsPerSecond, interval: 1000, parentBucket });
+	// A fresh bucket starts empty; start with one token so the first request is not delayed.
+	bucket.content = 1;
+	return bucket;
+}
+
+function clampRate(requestsPerSecond: number | undefined): number {
+	if (requestsPerSecond === undefined || !Number.isFinite(requestsPerSecond) || requestsPerSecond <= 0) {
+		return TIKTOK_MAX_REQUESTS_PER_SECOND;
+	}
+	return Math.min(requestsPerSecond, TIKTOK_MAX_REQUESTS_PER_SECOND);
+}
+
+/**
+ * The pacer for requests of one TikTok app (key: the app ID, or a digest of the token when no app ID is known).
+ * `callerKey` and `requestsPerSecond` give one caller a lower rate inside the app's budget.
+ */
+export function pacerFor(appKey: string, options: { callerKey?: string; requestsPerSecond?: number } = {}): RequestPacer {
+	const { apps, children } = registry();
+	let appBucket = apps.get(appKey);
+	if (!appBucket) {
+		appBucket = newBucket(TIKTOK_MAX_REQUESTS_PER_SECOND);
+		apps.set(appKey, appBucket);
+	}
+	const rate = clampRate(options.requestsPerSecond);
+	let bucket = appBucket;
+	if (rate < TIKTOK_MAX_REQUESTS_PER_SECOND && options.callerKey) {
+		const childKey = `${appKey}\u0000${options.callerKey}\u0000${rate}`;
+		let child = children.get(childKey);
+		if (!child) {
+			child = newBucket(rate, appBucket);
+			children.set(childKey, child);
+		}
+		bucket = child;
+	}
+	return {
+		acquire: async () => {
+			await bucket.removeTokens(1);
+		},
+	};
+}
+
+/** Forget every bucket (tests only: each test starts with a full budget). */
+export function resetPacers(): void {
+	const { apps, children } = registry();
+	apps.clear();
+	children.clear();
+}
