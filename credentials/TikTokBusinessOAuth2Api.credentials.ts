@@ -1,0 +1,62 @@
+import type { Icon, ICredentialType, INodeProperties } from 'n8n-workflow';
+
+import { baseUrlExpression, environmentProperties } from './environment';
+
+/**
+ * "Connect" with TikTok for Business through n8n's OAuth2 flow.
+ *
+ * TikTok's portal takes `app_id` (not `client_id`) and has no scopes: permissions are fixed on the TikTok app.
+ * Its standard-shaped token endpoint (/oauth/token/) takes client_id, client_secret and code in the body, which is
+ * what n8n sends. TikTok tokens do not expire and there is no refresh token.
+ */
+export class TikTokBusinessOAuth2Api implements ICredentialType {
+	name = 'tikTokBusinessOAuth2Api';
+
+	extends = ['oAuth2Api'];
+
+	displayName = 'TikTok for Business OAuth2 API';
+
+	icon: Icon = { light: 'file:tiktok.svg', dark: 'file:tiktok.dark.svg' };
+
+	documentationUrl = 'https://github.com/n8n-nodes-tiktok-audience-sync/n8n-nodes-tiktok-audience-sync#connect-tiktok';
+
+	properties: INodeProperties[] = [
+		...environmentProperties,
+		{
+			displayName: 'Grant Type',
+			name: 'grantType',
+			type: 'hidden',
+			default: 'authorizationCode',
+		},
+		{
+			displayName: 'Authorization URL',
+			name: 'authUrl',
+			type: 'hidden',
+			default: `={{ ($self["environment"] === "custom" ? String($self["baseUrl"] || "").replace(/\\/+$/, "") : "https://business-api.tiktok.com") + "/portal/auth" }}`,
+		},
+		{
+			displayName: 'Access Token URL',
+			name: 'accessTokenUrl',
+			type: 'hidden',
+			default: `={{ (${baseUrlExpression('$self')}) + "/open_api/v1.3/oauth/token/" }}`,
+		},
+		{
+			displayName: 'Auth URI Query Parameters',
+			name: 'authQueryParameters',
+			type: 'hidden',
+			default: '={{ "app_id=" + $self["clientId"] }}',
+		},
+		{
+			displayName: 'Scope',
+			name: 'scope',
+			type: 'hidden',
+			default: '',
+		},
+		{
+			displayName: 'Authentication',
+			name: 'authentication',
+			type: 'hidden',
+			default: 'body',
+		},
+	];
+}

@@ -1,0 +1,34 @@
+import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
+
+import { toNodeError } from '../../shared/connection';
+
+/** Read a resource locator's value (list or ID mode) for one item, trimmed. */
+export function locatorValue(context: IExecuteFunctions, name: string, itemIndex: number): string {
+	return String(context.getNodeParameter(name, itemIndex, '', { extractValue: true }) ?? '').trim();
+}
+
+/**
+ * Run `handler` for every input item: its result becomes that item's output (with pairedItem). A failure becomes an
+ * error item when "Continue On Fail" is on, else stops the node with n8n's error classes.
+ */
+export async function forEachItem(
+	context: IExecuteFunctions,
+	handler: (itemIndex: number) => Promise<IDataObject | IDataObject[]>,
+): Promise<INodeExecutionData[]> {
+	const items = context.getInputData();
+	const output: INodeExecutionData[] = [];
+	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+		try {
+			const result = await handler(itemIndex);
+			for (const json of Array.isArray(result) ? result : [result]) output.push({ json, pairedItem: { item: itemIndex } });
+		} catch (error) {
+			const nodeError = toNodeError(context.getNode(), error, itemIndex);
+			if (context.continueOnFail()) {
+				output.push({ json: { error: nodeError.message, description: nodeError.description ?? undefined }, pairedItem: { item: itemIndex } });
+				continue;
+			}
+			throw nodeError;
+		}
+	}
+	return output;
+}

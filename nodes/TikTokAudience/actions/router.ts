@@ -1,0 +1,29 @@
+import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
+
+import { getClient, toNodeError } from '../../shared/connection';
+import type { TikTokClient } from '../../shared/transport/client';
+import * as audience from './audience/Audience.resource';
+import * as user from './user/User.resource';
+
+type Operation = (this: IExecuteFunctions, client: TikTokClient) => Promise<INodeExecutionData[]>;
+
+const operations: Record<string, Record<string, { execute: Operation }>> = {
+	audience: { create: audience.create, delete: audience.delete, get: audience.get, getMany: audience.getMany },
+	user: { add: user.add, remove: user.remove },
+};
+
+export async function router(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const resource = this.getNodeParameter('resource', 0) as string;
+	const operation = this.getNodeParameter('operation', 0) as string;
+	const handler = operations[resource]?.[operation];
+	if (!handler) {
+		throw new NodeOperationError(this.getNode(), `The operation "${operation}" of "${resource}" is not supported`);
+	}
+	let client: TikTokClient;
+	try {
+		client = await getClient(this);
+	} catch (error) {
+		throw toNodeError(this.getNode(), error);
+	}
+	return [await handler.execute.call(this, client)];
+}

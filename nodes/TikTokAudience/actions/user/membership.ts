@@ -1,0 +1,205 @@
+import {
+	NodeOperationError,
+	type IDataObject,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+	type INodeProperties,
+} from 'n8n-workflow';
+
+import { ensureAudience, MIN_TARGETABLE_AUDIENCE_SIZE } from '../../../shared/audiences';
+import { describeTikTokError, toNodeError } from '../../../shared/connection';
+import {
+	advertiserProperty,
+	audienceTargetProperties,
+	identifierOptionProperties,
+	matchFieldProperties,
+	readMatchSettings,
+	readMatchValues,
+} from '../../../shared/descriptions';
+import { dedupeKey, hashUser, idTypeFor } from '../../../shared/identifiers/hash';
+import type { TikTokClient } from '../../../shared/transport/client';
+import { isTikTokApiError } from '../../../shared/transport/errors';
+import type { MappingAction, MappingSlot } from '../../../shared/transport/types';
+import { locatorValue } from '../common';
+
+/** TikTok's ceiling for one segment/mapping request. */
+export const MAX_USERS_PER_REQUEST = 10_000;
+const RETRY_DELAYS_MS = [1_000, 3_000];
+
+export function membershipDescription(operation: 'add' | 'remove'): INodeProperties[] {
+	const show = { resource: ['user'], operation: [operation] };
+	return [
+		advertiserProperty({ show }),
+		...audienceTargetProperties({ show }),
+		...matchFieldProperties({ show }),
+		{
+			displayName: 'Options',
+			name: 'options',
+			type: 'collection',
+			placeholder: 'Add Option',
+			default: {},
+			displayOptions: { show },
+			options: [
+				...identifierOptionProperties(),
+				{
+					displayName: 'Dry Run',
+					name: 'dryRun',
+					type: 'boolean',
+					default: false,
+					description: 'Whether to only normalise, hash and count the users, sending nothing to TikTok',
+				},
+			],
+		},
+		{
+			displayName: `Membership takes hours to show in TikTok, and an audience shows a size only from about ${MIN_TARGETABLE_AUDIENCE_SIZE.toLocaleString('en-US')} matched users. For users arriving one by one, the TikTok Batch Sync node batches, paces and retries.`,
+			name: 'membershipNotice',
+			type: 'notice',
+			default: '',
+			displayOptions: { show },
+		},
+	];
+}
+
+interface Target {
+	advertiserId: string;
+	audienceSelection: 'existing' | 'byName';
+	audienceRef: string;
+}
+
+interface PendingUser {
+	key: string;
+	ids: Array<string | undefined>;
+	itemIndexes: number[];
+}
+
+function sleep(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A few quick retries for transient failures; long retries are the Batch Sync node's job. */
+async function withQuickRetries<T>(work: () => Promise<T>): Promise<T> {
+	for (let attempt = 0; ; attempt++) {
+		try {
+			return await work();
+		} catch (error) {
+			if (!isTikTokApiError(error) || error.errorClass !== 'retryable' || attempt >= RETRY_DELAYS_MS.length) throw error;
+			await sleep(RETRY_DELAYS_MS[attempt]);
+		}
+	}
+}
+
+/**
+ * Add or remove users. All input items go out in as few requests as possible: users are grouped by target
+ * audience, duplicates are sent once, and each request carries up to 10,000 users.
+ */
+export async function executeMembership(
+	this: IExecuteFunctions,
+	client: TikTokClient,
+	operation: 'add' | 'remove',
+): Promise<INodeExecutionData[]> {
+	const items = this.getInputData();
+	const action: MappingAction = operation === 'add' ? 'add' : 'delete';
+	const settings = readMatchSettings(this);
+	const { dryRun = false } = this.getNodeParameter('options', 0, {}) as { dryRun?: boolean };
+	if (settings.fields.length === 0) {
+		throw new NodeOperationError(this.getNode(), 'Choose at least one field in "Fields to Match"');
+	}
+	const idSchema = settings.fields.map((field) => idTypeFor(field, settings.deviceIdHash));
+	const results: IDataObject[] = new Array(items.length);
+	const groups = new Map<string, { target: Target; users: Map<string, PendingUser> }>();
+
+	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+		try {
+			const audienceSelection = this.getNodeParameter('audienceSelection', itemIndex, 'existing') as Target['audienceSelection'];
+			const target: Target = {
+				advertiserId: locatorValue(this, 'advertiserId', itemIndex),
+				audienceSelection,
+				audienceRef:
+					audienceSelection === 'byName'
+						? String(this.getNodeParameter('audienceName', itemIndex, '')).trim()
+						: locatorValue(this, 'audienceId', itemIndex),
+			};
+			if (!target.advertiserId) throw new NodeOperationError(this.getNode(), 'Choose an ad account', { itemIndex });
+			if (!target.audienceRef) throw new NodeOperationError(this.getNode(), 'Choose an audience or enter its name', { itemIndex });
+			const user = hashUser(settings.fields, readMatchValues(this, itemIndex, settings.fields), settings);
+			const base: IDataObject = { action: operation, advertiserId: target.advertiserId };
+			if (user.notSyncedReason !== undefined) {
+				results[itemIndex] = { ...base, status: 'not_synced', reason: user.notSyncedReason };
+				continue;
+			}
+			const groupKey = `${target.advertiserId}\u0000${target.audienceSelection}\u0000${target.audienceRef}`;
+			let group = groups.get(groupKey);
+			if (!group) {
+				group = { target, users: new Map() };
+				groups.set(groupKey, group);
+			}
+			const key = dedupeKey(user.ids);
+			const existing = group.users.get(key);
+			if (existing) existing.itemIndexes.push(itemIndex);
+			else group.users.set(key, { key, ids: user.ids, itemIndexes: [itemIndex] });
+			results[itemIndex] = {
+				...base,
+				status: 'pending',
+				matchedFields: settings.fields.filter((_, slot) => user.ids[slot] !== undefined),
+				...(user.problems.length ? { ignoredFields: user.problems } : {}),
+			};
+		} catch (error) {
+			const nodeError = toNodeError(this.getNode(), error, itemIndex);
+			if (!this.continueOnFail()) throw nodeError;
+			results[itemIndex] = { status: 'error', error: nodeError.message };
+		}
+	}
+
+	for (const { target, users } of groups.values()) {
+		const userList = [...users.values()];
+		const markAll = (fields: IDataObject) => {
+			for (const user of userList) for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], fields);
+		};
+		if (dryRun) {
+			markAll({ status: 'dry_run', audience: target.audienceRef });
+			continue;
+		}
+		let audienceId: string;
+		try {
+			audienceId =
+				target.audienceSelection === 'byName'
+					? (await withQuickRetries(() => ensureAudience(client, target.advertiserId, target.audienceRef))).audienceId
+					: target.audienceRef;
+		} catch (error) {
+			const firstItem = userList[0]?.itemIndexes[0];
+			const nodeError = toNodeError(this.getNode(), error, firstItem);
+			if (!this.continueOnFail()) throw nodeError;
+			markAll({ status: 'error', error: nodeError.message });
+			continue;
+		}
+		for (let start = 0; start < userList.length; start += MAX_USERS_PER_REQUEST) {
+			const chunk = userList.slice(start, start + MAX_USERS_PER_REQUEST);
+			const audienceIds = [audienceId];
+			const batchData = chunk.map((user) =>
+				user.ids.map((id): MappingSlot => (id === undefined ? {} : { id, audience_ids: audienceIds })),
+			);
+			try {
+				await withQuickRetries(() =>
+					client.segmentMapping({ advertiserIds: [target.advertiserId], action, idSchema, batchData }),
+				);
+				for (const user of chunk) for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { status: 'synced', audienceId });
+			} catch (error) {
+				const nodeError = toNodeError(this.getNode(), error, chunk[0].itemIndexes[0]);
+				if (!this.continueOnFail()) throw nodeError;
+				const reason = isTikTokApiError(error) ? describeTikTokError(error) : nodeError.message;
+				for (const user of chunk) {
+					for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { status: 'error', audienceId, error: nodeError.message, reason });
+				}
+			}
+		}
+	}
+
+	const notSynced = results.filter((result) => result.status === 'not_synced').length;
+	if (notSynced > 0) {
+		this.addExecutionHints({
+			message: `${notSynced} of ${items.length} users had no usable identifier and were not sent: see "reason" on each.`,
+			location: 'outputPane',
+		});
+	}
+	return results.map((json, itemIndex) => ({ json, pairedItem: { item: itemIndex } }));
+}

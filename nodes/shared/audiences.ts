@@ -1,0 +1,100 @@
+import type { TikTokClient } from './transport/client';
+import type { AudienceSummary } from './transport/schemas';
+
+/** TikTok keeps segment audience names up to 70 characters; longer ones are cut to 67 + "...". */
+export const MAX_AUDIENCE_NAME_LENGTH = 70;
+export const MAX_AUDIENCES_PER_AD_ACCOUNT = 400;
+/** Below about this many matched users TikTok shows no size and the audience cannot be targeted. */
+export const MIN_TARGETABLE_AUDIENCE_SIZE = 1000;
+
+export function tiktokAudienceName(name: string): string {
+	const trimmed = name.trim();
+	return trimmed.length > MAX_AUDIENCE_NAME_LENGTH ? trimmed.slice(0, MAX_AUDIENCE_NAME_LENGTH - 3) + '...' : trimmed;
+}
+
+/** Every audience of an ad account (TikTok pages at most 100 per page; an account holds at most 400). */
+export async function listAllAudiences(client: TikTokClient, advertiserId: string): Promise<AudienceSummary[]> {
+	const audiences: AudienceSummary[] = [];
+	for (let page = 1; page <= 50; page++) {
+		const result = await client.listCustomAudiences(advertiserId, page, 100);
+		audiences.push(...result.list);
+		if (page >= result.page_info.total_page || result.list.length === 0) break;
+	}
+	return audiences;
+}
+
+export async function findAudienceByName(
+	client: TikTokClient,
+	advertiserId: string,
+	name: string,
+): Promise<AudienceSummary | undefined> {
+	const wanted = tiktokAudienceName(name);
+	const audiences = await listAllAudiences(client, advertiserId);
+	return audiences.find((audience) => audience.name === wanted);
+}
+
+// Concurrent executions in this process that ask for the same audience wait for the first one instead of each
+// creating a duplicate (TikTok allows duplicate names, so a race would leave several audiences).
+const LOCKS_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.audience-locks');
+const CREATED_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.audience-created');
+
+function processMap<V>(key: symbol): Map<string, V> {
+	const holder = globalThis as unknown as Record<symbol, Map<string, V> | undefined>;
+	let map = holder[key];
+	if (!map) {
+		map = new Map<string, V>();
+		holder[key] = map;
+	}
+	return map;
+}
+
+export interface EnsuredAudience {
+	audienceId: string;
+	name: string;
+	created: boolean;
+}
+
+/**
+ * The audience with this name in the ad account: reused when it exists (unless `reuseExisting` is false), else
+ * created. Serialised per (ad account, name) within the process, and remembered, so racing runs make one audience.
+ */
+export async function ensureAudience(
+	client: TikTokClient,
+	advertiserId: string,
+	name: string,
+	reuseExisting = true,
+): Promise<EnsuredAudience> {
+	const tiktokName = tiktokAudienceName(name);
+	if (!reuseExisting) {
+		return { audienceId: await client.createSegmentAudience(advertiserId, tiktokName), name: tiktokName, created: true };
+	}
+	const key = `${client.baseUrl}\u0000${advertiserId}\u0000${tiktokName}`;
+	const locks = processMap<Promise<unknown>>(LOCKS_KEY);
+	const created = processMap<string>(CREATED_KEY);
+	const previous = locks.get(key) ?? Promise.resolve();
+	const run = previous.catch(() => undefined).then(async (): Promise<EnsuredAudience> => {
+		const existing = await findAudienceByName(client, advertiserId, tiktokName);
+		if (existing) {
+			created.set(key, existing.audience_id);
+			return { audienceId: existing.audience_id, name: tiktokName, created: false };
+		}
+		// Just created by this process but not listed yet (TikTok lists are not always immediate).
+		const remembered = created.get(key);
+		if (remembered) return { audienceId: remembered, name: tiktokName, created: false };
+		const audienceId = await client.createSegmentAudience(advertiserId, tiktokName);
+		created.set(key, audienceId);
+		return { audienceId, name: tiktokName, created: true };
+	});
+	locks.set(key, run);
+	try {
+		return await run;
+	} finally {
+		if (locks.get(key) === run) locks.delete(key);
+	}
+}
+
+/** Forget a remembered audience (after it was deleted). */
+export function forgetAudience(baseUrl: string, advertiserId: string, audienceId: string): void {
+	const created = processMap<string>(CREATED_KEY);
+	for (const [key, id] of created) if (id === audienceId && key.startsWith(`${baseUrl}\u0000${advertiserId}\u0000`)) created.delete(key);
+}

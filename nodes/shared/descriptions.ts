@@ -1,0 +1,227 @@
+import type { IDisplayOptions, IExecuteFunctions, INodeCredentialDescription, INodeProperties } from 'n8n-workflow';
+
+import { ACCESS_TOKEN_CREDENTIAL, OAUTH2_CREDENTIAL } from './connection';
+import type { DeviceIdHash, MatchField } from './identifiers/hash';
+import type { EmailNormalisation } from './identifiers/normalise';
+
+/**
+ * UI parts both nodes share: the credential choice, the ad account and audience pickers, and Fields to Match.
+ * Written once so the TikTok Audience and Batch Sync nodes look and behave the same.
+ */
+
+export const credentialDescriptions: INodeCredentialDescription[] = [
+	{ name: OAUTH2_CREDENTIAL, required: true, displayOptions: { show: { authentication: ['oAuth2'] } } },
+	{ name: ACCESS_TOKEN_CREDENTIAL, required: true, displayOptions: { show: { authentication: ['accessToken'] } } },
+];
+
+export const authenticationProperty: INodeProperties = {
+	displayName: 'Authentication',
+	name: 'authentication',
+	type: 'options',
+	options: [
+		{ name: 'OAuth2 (Recommended)', value: 'oAuth2' },
+		{ name: 'Access Token', value: 'accessToken' },
+	],
+	default: 'oAuth2',
+};
+
+export function advertiserProperty(displayOptions?: IDisplayOptions): INodeProperties {
+	return {
+		displayName: 'Ad Account',
+		name: 'advertiserId',
+		type: 'resourceLocator',
+		default: { mode: 'list', value: '' },
+		required: true,
+		description: 'The TikTok ad account (advertiser) that owns the audience',
+		displayOptions,
+		modes: [
+			{
+				displayName: 'From List',
+				name: 'list',
+				type: 'list',
+				typeOptions: { searchListMethod: 'searchAdvertisers', searchable: true },
+			},
+			{
+				displayName: 'By ID',
+				name: 'id',
+				type: 'string',
+				placeholder: '7012345678901234567',
+				validation: [
+					{
+						type: 'regex',
+						properties: { regex: '^[0-9]{5,25}$', errorMessage: 'An ad account ID is a number, e.g. 7012345678901234567' },
+					},
+				],
+			},
+		],
+	};
+}
+
+export function audienceProperty(displayOptions?: IDisplayOptions): INodeProperties {
+	return {
+		displayName: 'Audience',
+		name: 'audienceId',
+		type: 'resourceLocator',
+		default: { mode: 'list', value: '' },
+		required: true,
+		description: 'An existing TikTok custom audience of the ad account',
+		displayOptions,
+		typeOptions: { loadOptionsDependsOn: ['advertiserId.value'] },
+		modes: [
+			{
+				displayName: 'From List',
+				name: 'list',
+				type: 'list',
+				typeOptions: { searchListMethod: 'searchAudiences', searchable: true },
+			},
+			{
+				displayName: 'By ID',
+				name: 'id',
+				type: 'string',
+				placeholder: '1790000000000001',
+				validation: [
+					{
+						type: 'regex',
+						properties: { regex: '^[0-9]{3,25}$', errorMessage: 'An audience ID is a number, e.g. 1790000000000001' },
+					},
+				],
+			},
+		],
+	};
+}
+
+/** Existing audience, or one found (or created) by name: Braze's "New or Existing Audience" in one field pair. */
+export function audienceTargetProperties(displayOptions?: IDisplayOptions): INodeProperties[] {
+	const show = displayOptions?.show ?? {};
+	return [
+		{
+			displayName: 'Audience Selection',
+			name: 'audienceSelection',
+			type: 'options',
+			options: [
+				{ name: 'Existing Audience', value: 'existing', description: 'Pick an audience from the list or enter its ID' },
+				{
+					name: 'By Name (Create if Missing)',
+					value: 'byName',
+					description: 'Use the audience with this name, creating it on the first run',
+				},
+			],
+			default: 'existing',
+			displayOptions,
+		},
+		audienceProperty({ show: { ...show, audienceSelection: ['existing'] } }),
+		{
+			displayName: 'Audience Name',
+			name: 'audienceName',
+			type: 'string',
+			default: '',
+			required: true,
+			placeholder: 'n8n: Trial sign-ups',
+			description: 'Name of the audience to add users to. TikTok cuts names longer than 70 characters to 67 + "...".',
+			displayOptions: { show: { ...show, audienceSelection: ['byName'] } },
+		},
+	];
+}
+
+const MATCH_FIELD_DEFAULTS: Record<MatchField, { label: string; expression: string; hint: string }> = {
+	email: { label: 'Email', expression: '={{ $json.email }}', hint: 'Plain or SHA-256-hashed email' },
+	phone: { label: 'Phone', expression: '={{ $json.phone }}', hint: 'Plain (any format) or SHA-256 of the E.164 number' },
+	idfa: { label: 'IDFA', expression: '={{ $json.idfa }}', hint: 'Apple advertising ID (UUID), or its hash' },
+	aaid: { label: 'GAID/AAID', expression: '={{ $json.gaid ?? $json.aaid }}', hint: 'Google/Android advertising ID (UUID), or its hash' },
+};
+
+export const MATCH_FIELDS = Object.keys(MATCH_FIELD_DEFAULTS) as MatchField[];
+
+export function matchFieldProperties(displayOptions?: IDisplayOptions): INodeProperties[] {
+	const show = displayOptions?.show ?? {};
+	const valueProperties: INodeProperties[] = MATCH_FIELDS.map((field) => ({
+		displayName: MATCH_FIELD_DEFAULTS[field].label,
+		name: `${field}Value`,
+		type: 'string',
+		default: MATCH_FIELD_DEFAULTS[field].expression,
+		description: MATCH_FIELD_DEFAULTS[field].hint,
+		displayOptions: { show: { ...show, matchFields: [field] } },
+	}));
+	return [
+		{
+			displayName: 'Fields to Match',
+			name: 'matchFields',
+			type: 'multiOptions',
+			options: MATCH_FIELDS.map((field) => ({ name: MATCH_FIELD_DEFAULTS[field].label, value: field })),
+			default: ['email'],
+			required: true,
+			description:
+				'Identifiers TikTok matches users on. Send every one you have: each extra field raises the match rate.',
+			displayOptions,
+		},
+		...valueProperties,
+	];
+}
+
+export function identifierOptionProperties(): INodeProperties[] {
+	return [
+		{
+			displayName: 'Default Country Code',
+			name: 'defaultCountryCode',
+			type: 'string',
+			default: '',
+			placeholder: '1',
+			description:
+				'Country calling code for phone numbers written without one (e.g. 1 for the US, 44 for the UK). Numbers starting with + or 00 keep their own.',
+		},
+		{
+			displayName: 'Device ID Hash',
+			name: 'deviceIdHash',
+			type: 'options',
+			options: [
+				{ name: 'SHA-256', value: 'sha256' },
+				{ name: 'MD5', value: 'md5' },
+			],
+			default: 'sha256',
+			description: 'How IDFA and GAID/AAID are hashed (sent as *_SHA256 or *_MD5). Email and phone always use SHA-256.',
+		},
+		{
+			displayName: 'Email Normalisation',
+			name: 'emailNormalisation',
+			type: 'options',
+			options: [
+				{
+					name: 'TikTok Rules',
+					value: 'tiktok',
+					description: 'Trim, lowercase, drop +tags and dots before the @, as TikTok matches customer files',
+				},
+				{ name: 'Trim and Lowercase Only', value: 'basic', description: 'Keep dots and +tags' },
+			],
+			default: 'tiktok',
+		},
+	];
+}
+
+export interface MatchSettings {
+	fields: MatchField[];
+	emailNormalisation: EmailNormalisation;
+	defaultCountryCode: string;
+	deviceIdHash: DeviceIdHash;
+}
+
+/** Read Fields to Match and the identifier options (options live in the node's `options` collection). */
+export function readMatchSettings(context: IExecuteFunctions): MatchSettings {
+	const chosen = context.getNodeParameter('matchFields', 0, ['email']) as MatchField[];
+	const fields = MATCH_FIELDS.filter((field) => chosen.includes(field));
+	const options = context.getNodeParameter('options', 0, {}) as {
+		emailNormalisation?: EmailNormalisation;
+		defaultCountryCode?: string;
+		deviceIdHash?: DeviceIdHash;
+	};
+	return {
+		fields,
+		emailNormalisation: options.emailNormalisation ?? 'tiktok',
+		defaultCountryCode: String(options.defaultCountryCode ?? ''),
+		deviceIdHash: options.deviceIdHash ?? 'sha256',
+	};
+}
+
+/** The raw values of one item for the chosen fields (expressions are resolved per item by n8n). */
+export function readMatchValues(context: IExecuteFunctions, itemIndex: number, fields: MatchField[]): unknown[] {
+	return fields.map((field) => context.getNodeParameter(`${field}Value`, itemIndex, undefined));
+}
