@@ -206,7 +206,9 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
 		getRuntimeCredential: async () => undefined,
 		logAiEvent: () => undefined,
 	} as unknown as IWorkflowExecuteAdditionalData;
-	const run = await new WorkflowExecute(additionalData, mode).run({ workflow });
+	// The first node starts the run (our test start node is a regular node, not a trigger).
+	const startNode = workflow.getNode(options.nodes[0].name) ?? undefined;
+	const run = await new WorkflowExecute(additionalData, mode).run({ workflow, startNode });
 	return { run, staticData: workflow.staticData, workflow };
 }
 

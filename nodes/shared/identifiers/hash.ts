@@ -82,7 +82,8 @@ export function hashUser(
 	values: unknown[],
 	options: IdentifierOptions = {},
 ): UserIdentifiers {
-	const ids: Array<string | undefined> = new Array(fields.length);
+	// Filled, not sparse: a hole would serialise as null instead of the {} TikTok expects for a missing slot.
+	const ids: Array<string | undefined> = new Array(fields.length).fill(undefined);
 	const problems: string[] = [];
 	let usable = 0;
 	for (let i = 0; i < fields.length; i++) {

@@ -1,0 +1,332 @@
+import type { IDataObject, INode } from 'n8n-workflow';
+
+import { TikTokBusinessApi } from '../../credentials/TikTokBusinessApi.credentials';
+import { TikTokBusinessOAuth2Api } from '../../credentials/TikTokBusinessOAuth2Api.credentials';
+import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { resetPacers } from '../../nodes/shared/transport/rateLimit';
+import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
+import { DEMO, OTHER, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
+
+const TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokAudience';
+const US = DEMO.advertisers[0].id;
+
+let local: TikTokLocal;
+
+const id = (value: string) => ({ __rl: true, mode: 'id', value });
+const sha = (value: string) => digestHex('sha256', value);
+
+function accessTokenCredentials(overrides: IDataObject = {}): CredentialFixtures {
+	return {
+		tikTokBusinessApi: {
+			accessToken: DEMO.accessToken,
+			appId: DEMO.appId,
+			secret: DEMO.secret,
+			environment: 'custom',
+			baseUrl: local.url,
+			...overrides,
+		},
+	};
+}
+
+function audienceNode(parameters: IDataObject, name = 'TikTok Audience'): INode {
+	return {
+		id: 'tiktok',
+		name,
+		type: TYPE,
+		typeVersion: 1,
+		position: [200, 0],
+		parameters: { authentication: 'accessToken', ...parameters } as INode['parameters'],
+		credentials: { tikTokBusinessApi: { id: '1', name: 'TikTok' }, tikTokBusinessOAuth2Api: { id: '2', name: 'TikTok OAuth' } },
+	};
+}
+
+async function runNode(parameters: IDataObject, items: IDataObject[] = [{}], credentials = accessTokenCredentials(), extra: Partial<INode> = {}) {
+	const tiktok = { ...audienceNode(parameters), ...extra };
+	const { run } = await runWorkflow({
+		nodes: [itemsNode(items), tiktok],
+		connections: chain('Items', tiktok.name),
+		credentials,
+	});
+	return run;
+}
+
+function outputJson(run: Awaited<ReturnType<typeof runNode>>, name = 'TikTok Audience'): IDataObject[] {
+	if (run.data.resultData.error) throw new Error(`run failed: ${run.data.resultData.error.message}`);
+	return outputOf(run, name).map((item) => item.json);
+}
+
+beforeAll(async () => {
+	local = await startTikTokLocal();
+});
+
+afterAll(async () => {
+	await local.close();
+});
+
+beforeEach(() => {
+	local.reset();
+	resetPacers();
+});
+
+describe('Audience resource', () => {
+	it('create reuses the audience of the same name: 20 concurrent runs make one audience', async () => {
+		const parameters = { resource: 'audience', operation: 'create', advertiserId: id(US), name: 'n8n: VIP buyers' };
+		const runs = await Promise.all(Array.from({ length: 20 }, () => runNode(parameters)));
+		const ids = new Set(runs.map((run) => outputJson(run)[0].audienceId));
+		expect(ids.size).toBe(1);
+		const audiences = local.stats().audiences.filter((a) => a.name === 'n8n: VIP buyers' && !a.deleted);
+		expect(audiences).toHaveLength(1);
+		expect(runs.filter((run) => outputJson(run)[0].created === true)).toHaveLength(1);
+	});
+
+	it('create can be told to make a new audience even when the name exists', async () => {
+		const parameters = { resource: 'audience', operation: 'create', advertiserId: id(US), name: 'dupe' };
+		await runNode(parameters);
+		const second = outputJson(await runNode({ ...parameters, options: { reuseExisting: false } }))[0];
+		expect(second.created).toBe(true);
+		expect(local.stats().audiences.filter((a) => a.name === 'dupe')).toHaveLength(2);
+	});
+
+	it('names over 70 characters are cut as TikTok does, and found again by their full name', async () => {
+		const long = 'n8n: ' + 'x'.repeat(90);
+		const parameters = { resource: 'audience', operation: 'create', advertiserId: id(US), name: long };
+		const first = outputJson(await runNode(parameters))[0];
+		const again = outputJson(await runNode(parameters))[0];
+		expect(first.name).toBe(long.slice(0, 67) + '...');
+		expect(again).toMatchObject({ audienceId: first.audienceId, created: false });
+	});
+
+	it('get reports size, validity and expiry, and hints that small audiences show no size', async () => {
+		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'sized' }))[0];
+		const run = await runNode({ resource: 'audience', operation: 'get', advertiserId: id(US), audienceId: id(String(created.audienceId)) });
+		expect(outputJson(run)[0]).toMatchObject({ audienceId: created.audienceId, name: 'sized', size: 0, sizeShown: false, isValid: true });
+		const hints = run.data.resultData.runData['TikTok Audience'][0].hints ?? [];
+		expect(hints.map((h) => h.message).join(' ')).toMatch(/1,000 matched users/);
+	});
+
+	it('get many searches by name', async () => {
+		for (const name of ['Buyers US', 'Churned', 'buyers EU']) {
+			await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name });
+		}
+		const found = outputJson(
+			await runNode({ resource: 'audience', operation: 'getMany', advertiserId: id(US), returnAll: true, filters: { nameContains: 'BUYERS' } }),
+		);
+		expect(found.map((a) => a.name).sort()).toEqual(['Buyers US', 'buyers EU']);
+		const limited = outputJson(await runNode({ resource: 'audience', operation: 'getMany', advertiserId: id(US), returnAll: false, limit: 2 }));
+		expect(limited).toHaveLength(2);
+	});
+
+	it('delete removes the audience in TikTok', async () => {
+		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'temp' }))[0];
+		const deleted = outputJson(
+			await runNode({ resource: 'audience', operation: 'delete', advertiserId: id(US), audienceId: id(String(created.audienceId)) }),
+		)[0];
+		expect(deleted).toEqual({ advertiserId: US, audienceId: created.audienceId, deleted: true });
+		expect(local.stats().audiences.find((a) => a.id === created.audienceId)?.deleted ?? true).toBe(true);
+	});
+});
+
+describe('User resource', () => {
+	const users = [
+		{ email: 'Jane.Doe@example.com', phone: '+1 415 555 0123' },
+		{ email: 'john@example.com', phone: '' },
+		{ email: 'not-an-email', phone: null },
+		{ email: '', phone: '' },
+		{ email: 'JANEDOE@example.com', phone: '+14155550123' },
+	];
+
+	it('adds users with per-item statuses and reasons, then removes them', async () => {
+		const add = outputJson(
+			await runNode(
+				{
+					resource: 'user',
+					operation: 'add',
+					advertiserId: id(US),
+					audienceSelection: 'byName',
+					audienceName: 'n8n: sign-ups',
+					matchFields: ['email', 'phone'],
+					emailValue: '={{ $json.email }}',
+					phoneValue: '={{ $json.phone }}',
+				},
+				users,
+			),
+		);
+		expect(add.map((r) => r.status)).toEqual(['synced', 'synced', 'not_synced', 'not_synced', 'synced']);
+		expect(add[2].reason).toBe('email is not a valid address');
+		expect(add[3].reason).toBe('no identifier to match (email, phone all empty)');
+		expect(add[0].matchedFields).toEqual(['email', 'phone']);
+		const audienceId = String(add[0].audienceId);
+		// Jane appears twice (same email after normalisation, same phone): sent once.
+		expect(local.members(audienceId).sort()).toEqual(
+			[`EMAIL_SHA256:${sha('janedoe@example.com')}`, `PHONE_SHA256:${sha('+14155550123')}`, `EMAIL_SHA256:${sha('john@example.com')}`].sort(),
+		);
+		expect(local.stats().byPath['segment/mapping/']).toBe(1);
+
+		const removed = outputJson(
+			await runNode(
+				{
+					resource: 'user',
+					operation: 'remove',
+					advertiserId: id(US),
+					audienceSelection: 'existing',
+					audienceId: id(audienceId),
+					matchFields: ['email'],
+					emailValue: '={{ $json.email }}',
+				},
+				[{ email: 'john@example.com' }],
+			),
+		);
+		expect(removed[0]).toMatchObject({ status: 'synced', action: 'remove', audienceId });
+		expect(local.members(audienceId)).not.toContain(`EMAIL_SHA256:${sha('john@example.com')}`);
+		expect(local.members(audienceId)).toContain(`EMAIL_SHA256:${sha('janedoe@example.com')}`);
+	});
+
+	it('sends a mixed batch of 25,000 users as three requests', async () => {
+		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'big' }))[0];
+		const items = Array.from({ length: 25_000 }, (_, i) =>
+			i % 3 === 0
+				? { email: `user${i}@example.com` }
+				: i % 3 === 1
+					? { phone: `+1415${String(1000000 + i).slice(-7)}` }
+					: { idfa: `6d92078a-8246-4ba4-ae5b-${String(i).padStart(12, '0')}`, email: `u${i}@example.org` },
+		);
+		const before = local.stats().byPath['segment/mapping/'] ?? 0;
+		const out = outputJson(
+			await runNode(
+				{
+					resource: 'user',
+					operation: 'add',
+					advertiserId: id(US),
+					audienceSelection: 'existing',
+					audienceId: id(String(created.audienceId)),
+					matchFields: ['email', 'phone', 'idfa'],
+				},
+				items,
+			),
+		);
+		expect(out).toHaveLength(25_000);
+		expect(out.every((r) => r.status === 'synced')).toBe(true);
+		expect((local.stats().byPath['segment/mapping/'] ?? 0) - before).toBe(3);
+		expect(local.memberCount(String(created.audienceId))).toBe(25_000 + Math.floor(25_000 / 3));
+	}, 120_000);
+
+	it('dry run hashes and counts but sends nothing', async () => {
+		const out = outputJson(
+			await runNode(
+				{ resource: 'user', operation: 'add', advertiserId: id(US), audienceSelection: 'byName', audienceName: 'never', matchFields: ['email'], options: { dryRun: true } },
+				users,
+			),
+		);
+		expect(out.map((r) => r.status)).toEqual(['dry_run', 'dry_run', 'not_synced', 'not_synced', 'dry_run']);
+		expect(local.stats().byPath['segment/mapping/'] ?? 0).toBe(0);
+		expect(local.stats().audiences).toHaveLength(0);
+	});
+
+	it('an audience deleted in TikTok fails with a message that says so', async () => {
+		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'doomed' }))[0];
+		local.deleteAudience(String(created.audienceId));
+		const run = await runNode(
+			{ resource: 'user', operation: 'add', advertiserId: id(US), audienceSelection: 'existing', audienceId: id(String(created.audienceId)), matchFields: ['email'] },
+			[{ email: 'a@example.com' }],
+		);
+		expect(run.data.resultData.error).toMatchObject({ name: 'NodeApiError' });
+		expect(run.data.resultData.error?.message).toMatch(/may have been deleted in TikTok/);
+	});
+
+	it('with Continue On Fail, a failed request marks its users as errors and the run goes on', async () => {
+		const run = await runNode(
+			{ resource: 'user', operation: 'add', advertiserId: id(US), audienceSelection: 'existing', audienceId: id('1799999999999999'), matchFields: ['email'] },
+			[{ email: 'a@example.com' }, { email: 'bad' }],
+			accessTokenCredentials(),
+			{ onError: 'continueRegularOutput' },
+		);
+		const out = outputJson(run);
+		expect(out[0]).toMatchObject({ status: 'error' });
+		expect(String(out[0].error)).toMatch(/may have been deleted/);
+		expect(out[1]).toMatchObject({ status: 'not_synced' });
+		expect(outputOf(run, 'TikTok Audience').map((item) => item.pairedItem)).toEqual([{ item: 0 }, { item: 1 }]);
+	});
+});
+
+describe('credentials', () => {
+	const createAudience = { resource: 'audience', operation: 'create', advertiserId: id(US), name: 'via oauth' };
+
+	function oauthCredentials(oauthTokenData: IDataObject): CredentialFixtures {
+		return {
+			tikTokBusinessOAuth2Api: { clientId: DEMO.appId, clientSecret: DEMO.secret, environment: 'custom', baseUrl: local.url, oauthTokenData },
+		};
+	}
+
+	it.each([
+		['flat', { code: 0, message: 'OK', access_token: DEMO.accessToken, advertiser_ids: [US] }],
+		['wrapped', { code: 0, message: 'OK', data: { access_token: DEMO.accessToken, advertiser_ids: [US] } }],
+	])('the OAuth2 credential works with a %s token answer', async (_shape, tokenData) => {
+		const run = await runNode({ ...createAudience, authentication: 'oAuth2' }, [{}], oauthCredentials(tokenData));
+		expect(outputJson(run)[0].audienceId).toBeTruthy();
+	});
+
+	it('an error answer stored by n8n as a token gives the reconnect message with TikTok’s words', async () => {
+		const run = await runNode({ ...createAudience, authentication: 'oAuth2' }, [{}], oauthCredentials({ code: 40110, message: 'Auth code is invalid or expired.' }));
+		expect(run.data.resultData.error?.message).toBe(
+			'The TikTok connection did not complete: reconnect the TikTok credential. TikTok said: "Auth code is invalid or expired."',
+		);
+	});
+
+	it('a revoked token gives the reconnect message, without the token in it', async () => {
+		local.revokeToken(DEMO.accessToken);
+		const run = await runNode(createAudience);
+		const error = run.data.resultData.error;
+		expect(error).toMatchObject({ name: 'NodeApiError' });
+		expect(error?.message).toMatch(/reconnect the TikTok credential/);
+		expect(JSON.stringify(error)).not.toContain(DEMO.accessToken);
+		expect(JSON.stringify(error)).not.toContain(DEMO.secret);
+	});
+
+	it('a token of another app cannot reach this ad account', async () => {
+		const run = await runNode(createAudience, [{}], accessTokenCredentials({ accessToken: OTHER.accessToken, appId: OTHER.appId, secret: OTHER.secret }));
+		expect(run.data.resultData.error?.message).toMatch(/check that the connected account can manage this ad account/);
+	});
+
+	/**
+	 * n8n runs a credential's declarative test as: resolve the request, send it with the credential's
+	 * `authenticate` applied, and fail when a rule's key equals its value. Done here the same way.
+	 */
+	async function declarativeTest(data: IDataObject): Promise<{ ok: boolean; message?: string }> {
+		const credential = new TikTokBusinessApi();
+		const environment = data.environment as string;
+		// The same choice as the credential's baseURL expression.
+		const baseUrl = environment === 'custom' ? String(data.baseUrl) : 'unreachable';
+		expect(credential.test.request.baseURL).toContain('$credentials["environment"] === "custom"');
+		const response = await fetch(`${baseUrl}${credential.test.request.url}`, {
+			headers: { 'Access-Token': String(data.accessToken) },
+		});
+		if (!response.ok) return { ok: false, message: `HTTP ${response.status}` };
+		const body = (await response.json()) as IDataObject;
+		for (const rule of credential.test.rules ?? []) {
+			if (rule.type !== 'responseSuccessBody') continue;
+			const value = rule.properties.key.split('.').reduce<unknown>((object, key) => (object as IDataObject | undefined)?.[key], body);
+			if (value === rule.properties.value) return { ok: false, message: rule.properties.message };
+		}
+		return { ok: true };
+	}
+
+	it('the access-token credential test passes with a good token and fails on a bad or revoked one', async () => {
+		const good = accessTokenCredentials().tikTokBusinessApi;
+		expect(await declarativeTest(good)).toEqual({ ok: true });
+		expect((await declarativeTest({ ...good, accessToken: 'bad-token' })).ok).toBe(false);
+		local.revokeToken(DEMO.accessToken);
+		const revoked = await declarativeTest(good);
+		expect(revoked.ok).toBe(false);
+		expect(revoked.message).toMatch(/did not accept this access token/);
+	});
+
+	it('the OAuth2 credential builds TikTok’s portal and token URLs from the environment', () => {
+		const properties = new TikTokBusinessOAuth2Api().properties;
+		const byName = Object.fromEntries(properties.map((p) => [p.name, p.default]));
+		expect(byName.authQueryParameters).toBe('={{ "app_id=" + $self["clientId"] }}');
+		expect(byName.scope).toBe('');
+		expect(byName.authentication).toBe('body');
+		expect(String(byName.accessTokenUrl)).toContain('/open_api/v1.3/oauth/token/');
+		expect(String(byName.authUrl)).toContain('/portal/auth');
+	});
+});
