@@ -1,6 +1,13 @@
-import type { IDisplayOptions, IExecuteFunctions, INodeCredentialDescription, INodeProperties } from 'n8n-workflow';
+import type {
+	IDisplayOptions,
+	IExecuteFunctions,
+	INodeCredentialDescription,
+	INodeExecutionData,
+	INodeProperties,
+} from 'n8n-workflow';
 
 import { ACCESS_TOKEN_CREDENTIAL, OAUTH2_CREDENTIAL } from './connection';
+import { parameterReader } from './fastParameters';
 import type { DeviceIdHash, MatchField } from './identifiers/hash';
 import type { EmailNormalisation } from './identifiers/normalise';
 
@@ -221,7 +228,12 @@ export function readMatchSettings(context: IExecuteFunctions): MatchSettings {
 	};
 }
 
-/** The raw values of one item for the chosen fields (expressions are resolved per item by n8n). */
-export function readMatchValues(context: IExecuteFunctions, itemIndex: number, fields: MatchField[]): unknown[] {
-	return fields.map((field) => context.getNodeParameter(`${field}Value`, itemIndex, undefined));
+/** Readers of the raw values of the chosen fields, one per field, for any item. */
+export function matchValueReaders(
+	context: IExecuteFunctions,
+	items: INodeExecutionData[],
+	fields: MatchField[],
+): (itemIndex: number) => unknown[] {
+	const readers = fields.map((field) => parameterReader(context, `${field}Value`, items));
+	return (itemIndex) => readers.map((read) => read(itemIndex));
 }

@@ -13,14 +13,14 @@ import {
 	audienceTargetProperties,
 	identifierOptionProperties,
 	matchFieldProperties,
+	matchValueReaders,
 	readMatchSettings,
-	readMatchValues,
 } from '../../../shared/descriptions';
+import { parameterReader } from '../../../shared/fastParameters';
 import { dedupeKey, hashUser, idTypeFor } from '../../../shared/identifiers/hash';
 import type { TikTokClient } from '../../../shared/transport/client';
 import { isTikTokApiError } from '../../../shared/transport/errors';
 import type { MappingAction, MappingSlot } from '../../../shared/transport/types';
-import { locatorValue } from '../common';
 
 /** TikTok's ceiling for one segment/mapping request. */
 export const MAX_USERS_PER_REQUEST = 10_000;
@@ -107,21 +107,23 @@ export async function executeMembership(
 	const idSchema = settings.fields.map((field) => idTypeFor(field, settings.deviceIdHash));
 	const results: IDataObject[] = new Array(items.length);
 	const groups = new Map<string, { target: Target; users: Map<string, PendingUser> }>();
+	const readAdvertiser = parameterReader(this, 'advertiserId', items, '');
+	const readSelection = parameterReader(this, 'audienceSelection', items, 'existing');
+	const readAudienceName = parameterReader(this, 'audienceName', items, '');
+	const readAudienceId = parameterReader(this, 'audienceId', items, '');
+	const readValues = matchValueReaders(this, items, settings.fields);
 
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		try {
-			const audienceSelection = this.getNodeParameter('audienceSelection', itemIndex, 'existing') as Target['audienceSelection'];
+			const audienceSelection = readSelection(itemIndex) as Target['audienceSelection'];
 			const target: Target = {
-				advertiserId: locatorValue(this, 'advertiserId', itemIndex),
+				advertiserId: String(readAdvertiser(itemIndex) ?? '').trim(),
 				audienceSelection,
-				audienceRef:
-					audienceSelection === 'byName'
-						? String(this.getNodeParameter('audienceName', itemIndex, '')).trim()
-						: locatorValue(this, 'audienceId', itemIndex),
+				audienceRef: String((audienceSelection === 'byName' ? readAudienceName(itemIndex) : readAudienceId(itemIndex)) ?? '').trim(),
 			};
 			if (!target.advertiserId) throw new NodeOperationError(this.getNode(), 'Choose an ad account', { itemIndex });
 			if (!target.audienceRef) throw new NodeOperationError(this.getNode(), 'Choose an audience or enter its name', { itemIndex });
-			const user = hashUser(settings.fields, readMatchValues(this, itemIndex, settings.fields), settings);
+			const user = hashUser(settings.fields, readValues(itemIndex), settings);
 			const base: IDataObject = { action: operation, advertiserId: target.advertiserId };
 			if (user.notSyncedReason !== undefined) {
 				results[itemIndex] = { ...base, status: 'not_synced', reason: user.notSyncedReason };
