@@ -51,7 +51,7 @@ module.exports = {
 		},
 		{
 			// Airtable-v2 layout: the node description lives in actions/versionDescription.ts, not in the .node.ts file.
-			files: ['./nodes/**/actions/versionDescription.ts'],
+			files: ['./nodes/**/versionDescription.ts'],
 			rules: { 'n8n-nodes-base/node-filename-against-convention': 'off' },
 		},
 	],

@@ -31,6 +31,7 @@ import {
 } from 'n8n-workflow';
 
 import { TikTokAudience } from '../../nodes/TikTokAudience/TikTokAudience.node';
+import { TikTokBatchSync } from '../../nodes/TikTokBatchSync/TikTokBatchSync.node';
 
 /** A start node for tests: it emits the items given in its `items` parameter (a JSON array of objects). */
 class TestItems implements INodeType {
@@ -55,6 +56,7 @@ class TestItems implements INodeType {
 
 const nodeClasses: Record<string, () => INodeType | IVersionedNodeType> = {
 	'n8n-nodes-tiktok-audience-sync.tikTokAudience': () => new TikTokAudience(),
+	'n8n-nodes-tiktok-audience-sync.tikTokBatchSync': () => new TikTokBatchSync(),
 	'test.items': () => new TestItems(),
 };
 

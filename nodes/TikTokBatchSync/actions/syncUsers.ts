@@ -1,0 +1,165 @@
+import {
+	NodeOperationError,
+	type IDataObject,
+	type IExecuteFunctions,
+	type INodeExecutionData,
+} from 'n8n-workflow';
+
+import { ensureAudience } from '../../shared/audiences';
+import { toNodeError } from '../../shared/connection';
+import { matchValueReaders, readMatchSettings } from '../../shared/descriptions';
+import { dedupeKey, hashUser, idTypeFor } from '../../shared/identifiers/hash';
+import { TIKTOK_MAX_REQUESTS_PER_SECOND } from '../../shared/transport/rateLimit';
+import { DEFAULT_SYNC_SETTINGS, getCoordinator, MAX_USERS_PER_REQUEST, type SyncSettings, type SyncUser } from '../engine';
+import { liveNodeNames, readJournals, scopeName, writeJournals } from '../journalStore';
+import { buildSender, countersJson } from './shared';
+
+interface SyncOptions {
+	windowSeconds?: number;
+	usersPerRequest?: number;
+	requestsPerSecond?: number;
+	retryHorizonHours?: number;
+	waitForDelivery?: boolean;
+	maxPendingUsers?: number;
+}
+
+function clamp(value: number | undefined, min: number, max: number, fallback: number): number {
+	return typeof value === 'number' && Number.isFinite(value) ? Math.min(max, Math.max(min, value)) : fallback;
+}
+
+export function readSyncSettings(context: IExecuteFunctions): { settings: SyncSettings; requestsPerSecond: number; waitForDelivery: boolean } {
+	const options = context.getNodeParameter('options', 0, {}) as SyncOptions;
+	return {
+		settings: {
+			windowMs: Math.round(clamp(options.windowSeconds, 0, 300, DEFAULT_SYNC_SETTINGS.windowMs / 1000) * 1000),
+			usersPerRequest: Math.floor(clamp(options.usersPerRequest, 1, MAX_USERS_PER_REQUEST, MAX_USERS_PER_REQUEST)),
+			retryHorizonMs: Math.round(clamp(options.retryHorizonHours, 0.001, 24 * 30, 13) * 3_600_000),
+			maxPendingUsers: Math.floor(clamp(options.maxPendingUsers, 1, 10_000_000, DEFAULT_SYNC_SETTINGS.maxPendingUsers)),
+		},
+		requestsPerSecond: clamp(options.requestsPerSecond, 1, TIKTOK_MAX_REQUESTS_PER_SECOND, TIKTOK_MAX_REQUESTS_PER_SECOND),
+		waitForDelivery: options.waitForDelivery ?? true,
+	};
+}
+
+/**
+ * Sync Users: hash this run's users, hand them to the process-wide coordinator, wait (or not) for delivery, journal
+ * the coordinator's state in workflow static data, and emit the metrics item and the users with their status.
+ */
+export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const items = this.getInputData();
+	const node = this.getNode();
+	const workflowId = this.getWorkflow().id;
+	const scope = scopeName(workflowId, node.name);
+	const coordinator = getCoordinator();
+	const { settings, requestsPerSecond, waitForDelivery } = readSyncSettings(this);
+	const action = this.getNodeParameter('action', 0, 'add') as 'add' | 'remove';
+	const match = readMatchSettings(this);
+	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
+
+	const sender = await buildSender(this, scope, requestsPerSecond);
+	const staticData = this.getWorkflowStaticData('global');
+	try {
+		coordinator.restore(scope, readJournals(staticData)[node.name], sender.send, sender.pacer, settings);
+	} catch (error) {
+		// An unreadable journal cannot be restored; say so once, and go on syncing the new users.
+		this.addExecutionHints({ message: (error as Error).message, location: 'outputPane' });
+	}
+	liveNodeNames(workflowId).add(node.name);
+
+	const advertiserId = String(this.getNodeParameter('advertiserId', 0, '', { extractValue: true }) ?? '').trim();
+	const selection = this.getNodeParameter('audienceSelection', 0, 'existing') as 'existing' | 'byName';
+	if (!advertiserId) throw new NodeOperationError(node, 'Choose an ad account');
+	let audienceId: string;
+	try {
+		audienceId =
+			selection === 'byName'
+				? (await ensureAudience(sender.client, advertiserId, String(this.getNodeParameter('audienceName', 0, '')))).audienceId
+				: String(this.getNodeParameter('audienceId', 0, '', { extractValue: true }) ?? '').trim();
+	} catch (error) {
+		throw toNodeError(node, error);
+	}
+	if (!audienceId) throw new NodeOperationError(node, 'Choose an audience or enter its name');
+
+	// Hash every user; invalid ones are "not synced" with a reason and never reach the engine.
+	const readValues = matchValueReaders(this, items, match.fields);
+	const users: SyncUser[] = [];
+	const userIndexOfItem = new Int32Array(items.length).fill(-1);
+	const notSyncedReasonOfItem: Array<string | undefined> = new Array(items.length).fill(undefined);
+	const notSyncedReasons: string[] = [];
+	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+		const user = hashUser(match.fields, readValues(itemIndex), match);
+		if (user.notSyncedReason !== undefined) {
+			notSyncedReasonOfItem[itemIndex] = user.notSyncedReason;
+			notSyncedReasons.push(user.notSyncedReason);
+			continue;
+		}
+		userIndexOfItem[itemIndex] = users.length;
+		users.push({ key: dedupeKey(user.ids), ids: user.ids });
+	}
+
+	const result = await coordinator.submit({
+		scope,
+		destination: {
+			advertiserId,
+			audienceId,
+			action: action === 'remove' ? 'delete' : 'add',
+			idSchema: match.fields.map((field) => idTypeFor(field, match.deviceIdHash)),
+		},
+		users,
+		notSyncedReasons,
+		send: sender.send,
+		pacer: sender.pacer,
+		settings,
+		waitForDelivery,
+	});
+	writeJournals(staticData, workflowId, coordinator);
+
+	const tally = (reasons: Array<string | undefined>) => {
+		const counts: Record<string, number> = {};
+		for (const reason of reasons) if (reason) counts[reason] = (counts[reason] ?? 0) + 1;
+		return counts;
+	};
+	const erroredReasons = tally(result.outcomes.filter((o) => o.status === 'errored').map((o) => o.reason));
+	const metrics: IDataObject = {
+		operation: 'sync',
+		action,
+		advertiserId,
+		audienceId,
+		entered: result.tallies.entered,
+		proceeded: items.length,
+		synced: result.tallies.synced,
+		notSynced: result.tallies.notSynced,
+		notSyncedReasons: tally(notSyncedReasons),
+		pending: result.tallies.pending,
+		errored: result.tallies.errored,
+		erroredReasons,
+		rejected: result.tallies.rejected,
+		totals: countersJson(coordinator.report(scope)),
+	};
+
+	const usersOut: INodeExecutionData[] = items.map((item, itemIndex) => {
+		const userIndex = userIndexOfItem[itemIndex];
+		const outcome = userIndex >= 0 ? result.outcomes[userIndex] : undefined;
+		const status = outcome ? outcome.status : 'not_synced';
+		const reason = outcome ? outcome.reason : notSyncedReasonOfItem[itemIndex];
+		return {
+			json: { ...item.json, tiktokSync: { status, ...(reason ? { reason } : {}), audienceId, action } },
+			pairedItem: { item: itemIndex },
+		};
+	});
+
+	if (result.rejection) {
+		const error = new NodeOperationError(node, result.rejection.message, {
+			description: `${result.tallies.rejected} of ${items.length} users were refused; the others were accepted and are journaled.`,
+		});
+		if (!this.continueOnFail()) throw error;
+	}
+	if (this.getMode() === 'manual' && result.tallies.pending > 0) {
+		this.addExecutionHints({
+			message: `${result.tallies.pending} users are pending. Manual runs are not saved, so they are retried in memory only until n8n restarts.`,
+			location: 'outputPane',
+		});
+	}
+	const allItems = items.map((_, item) => ({ item }));
+	return [[{ json: metrics, pairedItem: allItems }], usersOut];
+}

@@ -1,0 +1,84 @@
+/**
+ * Cumulative per-scope metrics, the reference product's: Entered, Synced, Not Synced, Pending, Errored.
+ * Invariant, kept by moving users between buckets and never adjusting one alone:
+ *   entered = synced + notSynced + pending + errored
+ */
+export interface Counters {
+	entered: number;
+	synced: number;
+	notSynced: number;
+	pending: number;
+	errored: number;
+	/** How many users were not synced, per reason. */
+	notSyncedReasons: Record<string, number>;
+	/** How many users errored, per reason. */
+	erroredReasons: Record<string, number>;
+}
+
+// Reasons carry TikTok messages; bound the tallies so the journal stays small if TikTok varies its wording.
+const MAX_DISTINCT_REASONS = 25;
+export const OTHER_REASONS = '(other reasons)';
+
+export class CounterBook {
+	entered = 0;
+	synced = 0;
+	notSynced = 0;
+	pending = 0;
+	errored = 0;
+	private readonly notSyncedReasons = new Map<string, number>();
+	private readonly erroredReasons = new Map<string, number>();
+
+	admit(users: number): void {
+		this.entered += users;
+		this.pending += users;
+	}
+
+	recordNotSynced(reasons: ReadonlyArray<string>): void {
+		this.entered += reasons.length;
+		this.notSynced += reasons.length;
+		for (const reason of reasons) tally(this.notSyncedReasons, reason, 1);
+	}
+
+	delivered(users: number): void {
+		this.pending -= users;
+		this.synced += users;
+	}
+
+	errorPending(users: number, reason: string): void {
+		this.pending -= users;
+		this.errored += users;
+		tally(this.erroredReasons, reason, users);
+	}
+
+	/** Adds counters saved by an earlier process; `pending` is what was actually restored, so the sum stays whole. */
+	absorb(saved: Counters, restoredPending: number): void {
+		this.synced += saved.synced;
+		this.notSynced += saved.notSynced;
+		this.errored += saved.errored;
+		this.pending += restoredPending;
+		this.entered += saved.synced + saved.notSynced + saved.errored + restoredPending;
+		for (const [reason, count] of Object.entries(saved.notSyncedReasons)) tally(this.notSyncedReasons, reason, count);
+		for (const [reason, count] of Object.entries(saved.erroredReasons)) tally(this.erroredReasons, reason, count);
+	}
+
+	snapshot(): Counters {
+		return {
+			entered: this.entered,
+			synced: this.synced,
+			notSynced: this.notSynced,
+			pending: this.pending,
+			errored: this.errored,
+			notSyncedReasons: Object.fromEntries(this.notSyncedReasons),
+			erroredReasons: Object.fromEntries(this.erroredReasons),
+		};
+	}
+}
+
+export function emptyCounters(): Counters {
+	return new CounterBook().snapshot();
+}
+
+function tally(reasons: Map<string, number>, reason: string, count: number): void {
+	const key = reasons.has(reason) || reasons.size < MAX_DISTINCT_REASONS ? reason : OTHER_REASONS;
+	reasons.set(key, (reasons.get(key) ?? 0) + count);
+}

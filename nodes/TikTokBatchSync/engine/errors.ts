@@ -1,0 +1,28 @@
+/** A submit found the scope's backlog of pending users full while nothing can drain it soon (TikTok keeps failing). */
+export class BacklogFullError extends Error {
+	readonly scope: string;
+	readonly maxPendingUsers: number;
+	/** How many of the submitted users were turned away (they were not counted anywhere). */
+	readonly rejectedUsers: number;
+
+	constructor(args: { scope: string; maxPendingUsers: number; rejectedUsers: number; lastError?: string }) {
+		const cause = args.lastError ? ` TikTok's last error: ${args.lastError}.` : '';
+		super(
+			`${args.rejectedUsers} user(s) were not accepted: ${args.maxPendingUsers} users are already waiting to be ` +
+				`synced to TikTok and are being retried.${cause} Fix the cause (for example reconnect the TikTok credential ` +
+				'or check the audience), then send these users again; or raise "Max Pending Users".',
+		);
+		this.name = 'BacklogFullError';
+		this.scope = args.scope;
+		this.maxPendingUsers = args.maxPendingUsers;
+		this.rejectedUsers = args.rejectedUsers;
+	}
+}
+
+/** Workflow static data held something that is not a journal this engine wrote. */
+export class JournalFormatError extends Error {
+	constructor(detail: string) {
+		super(`The saved Batch Sync journal could not be read (${detail}); its pending users cannot be restored.`);
+		this.name = 'JournalFormatError';
+	}
+}

@@ -1,0 +1,10 @@
+export { getCoordinator, SyncCoordinator, DEFAULT_SYNC_SETTINGS, DEFAULT_MAX_REQUESTS_IN_FLIGHT, resolveSettings } from './coordinator';
+export type { CoordinatorOptions, RestoreSummary } from './coordinator';
+export type { Counters } from './counters';
+export type { Journal, JournalQueue, JournalGroup, JournalColumn } from './journal';
+export { BacklogFullError, JournalFormatError } from './errors';
+export { realClock } from './clock';
+export type { Clock } from './clock';
+export { MAX_USERS_PER_REQUEST } from './chunker';
+export { retryDelayMs, RETRY_BASE_MS, RATE_LIMIT_RETRY_BASE_MS, RETRY_CAP_MS } from './retrySchedule';
+export type * from './types';

@@ -1,0 +1,176 @@
+import { ID_TYPES, type IdType } from '../../shared/transport/types';
+import type { Chunk, IdColumn } from './chunker';
+import { unpackColumn } from './chunker';
+import type { Counters } from './counters';
+import { JournalFormatError } from './errors';
+import type { Destination } from './types';
+
+/*
+ * The journal is what the node writes into workflow static data at the end of each execution: the scope's
+ * cumulative counters and every user not yet synced or errored (buffered, queued, in flight or waiting for a retry).
+ * It holds hashed ids only. One group per request-sized chunk carries the timing shared by its users; ids are stored
+ * per idSchema slot as base64 of the raw hash bytes (43 characters per SHA-256, about 44 bytes per user in total),
+ * plus a base64 bitmap of the rows that have that id when some rows lack it.
+ */
+export const JOURNAL_FORMAT = 'tiktok-batch-sync-journal';
+export const JOURNAL_VERSION = 1;
+
+export interface Journal {
+	format: typeof JOURNAL_FORMAT;
+	version: typeof JOURNAL_VERSION;
+	/** The coordinator (process) that wrote it: a process never re-restores its own journal. */
+	writer: string;
+	savedAt: number;
+	counters: Counters;
+	queues: JournalQueue[];
+}
+
+export interface JournalQueue {
+	destination: Destination;
+	groups: JournalGroup[];
+}
+
+export interface JournalGroup {
+	/** Latest entry time of the group's users (ms since epoch); the retry horizon counts from it. */
+	enteredAt: number;
+	/** Failed attempts so far: the backoff resumes from here. */
+	failures: number;
+	/** Submitted users the group stands for (rows plus merged duplicates). */
+	users: number;
+	/** Distinct users (request rows). */
+	rows: number;
+	lastError?: string;
+	/** One entry per idSchema slot. */
+	ids: JournalColumn[];
+}
+
+export type JournalColumn =
+	/** Lowercase hex ids stored as base64 of their bytes; `present` is a row bitmap, absent when every row has one. */
+	| { hexBytes: number; base64: string; present?: string }
+	/** Ids that are not uniform lowercase hex, verbatim (null where a row lacks it). */
+	| { values: Array<string | null> };
+
+export function encodeChunk(chunk: Chunk): JournalGroup {
+	const columns = chunk.packedColumns();
+	return {
+		enteredAt: chunk.lastEnteredAt,
+		failures: chunk.failures,
+		users: chunk.users,
+		rows: chunk.rows,
+		...(chunk.lastError !== undefined ? { lastError: chunk.lastError } : {}),
+		ids: columns.map((column) => encodeColumn(column, chunk.rows)),
+	};
+}
+
+function encodeColumn(column: IdColumn, rows: number): JournalColumn {
+	if (column.kind === 'text') {
+		const values = new Array<string | null>(rows);
+		for (let row = 0; row < rows; row++) values[row] = column.values[row] ?? null;
+		return { values };
+	}
+	return {
+		hexBytes: column.bytesPerId,
+		base64: column.bytes.toString('base64'),
+		...(column.present ? { present: Buffer.from(column.present).toString('base64') } : {}),
+	};
+}
+
+/** The group's ids as strings, one array per slot, validated against its row count. */
+export function decodeGroupIds(group: JournalGroup, slots: number): Array<Array<string | undefined>> {
+	if (group.ids.length !== slots) throw new JournalFormatError('id columns do not match the id schema');
+	return group.ids.map((column) => {
+		if ('values' in column) {
+			if (column.values.length !== group.rows) throw new JournalFormatError('id column length mismatch');
+			return column.values.map((value) => (typeof value === 'string' && value !== '' ? value : undefined));
+		}
+		const bytes = Buffer.from(column.base64, 'base64');
+		const present = column.present !== undefined ? new Uint8Array(Buffer.from(column.present, 'base64')) : undefined;
+		let presentRows = group.rows;
+		if (present) {
+			if (present.length !== Math.ceil(group.rows / 8)) throw new JournalFormatError('row bitmap length mismatch');
+			presentRows = 0;
+			for (let row = 0; row < group.rows; row++) if (present[row >> 3] & (1 << (row & 7))) presentRows++;
+		}
+		if (bytes.length !== presentRows * column.hexBytes) throw new JournalFormatError('id bytes length mismatch');
+		return unpackColumn({ kind: 'hex', bytesPerId: column.hexBytes, bytes, present }, group.rows) as Array<
+			string | undefined
+		>;
+	});
+}
+
+/** Checks the shape of what static data handed back; throws JournalFormatError with what is wrong. */
+export function parseJournal(value: unknown): Journal {
+	const journal = value as Partial<Journal> | null;
+	if (!isObject(journal) || journal.format !== JOURNAL_FORMAT) throw new JournalFormatError('not a journal');
+	if (journal.version !== JOURNAL_VERSION) throw new JournalFormatError(`unsupported version ${String(journal.version)}`);
+	if (typeof journal.writer !== 'string') throw new JournalFormatError('missing writer');
+	checkCounters(journal.counters);
+	if (!Array.isArray(journal.queues)) throw new JournalFormatError('missing queues');
+	for (const queue of journal.queues) {
+		if (!isObject(queue) || !Array.isArray(queue.groups)) throw new JournalFormatError('bad queue');
+		checkDestination(queue.destination);
+		for (const group of queue.groups) checkGroup(group, queue.destination.idSchema.length);
+	}
+	return journal as Journal;
+}
+
+function checkCounters(counters: unknown): void {
+	const c = counters as Partial<Counters> | undefined;
+	if (!isObject(c)) throw new JournalFormatError('missing counters');
+	for (const name of ['entered', 'synced', 'notSynced', 'pending', 'errored'] as const) {
+		if (!isCount(c[name])) throw new JournalFormatError(`bad counter ${name}`);
+	}
+	for (const name of ['notSyncedReasons', 'erroredReasons'] as const) {
+		const reasons = c[name];
+		if (!isObject(reasons) || !Object.values(reasons).every(isCount)) throw new JournalFormatError(`bad ${name}`);
+	}
+}
+
+function checkDestination(destination: unknown): asserts destination is Destination {
+	const d = destination as Partial<Destination> | undefined;
+	const knownTypes: readonly string[] = ID_TYPES;
+	if (
+		!isObject(d) ||
+		typeof d.advertiserId !== 'string' ||
+		typeof d.audienceId !== 'string' ||
+		(d.action !== 'add' && d.action !== 'delete') ||
+		!Array.isArray(d.idSchema) ||
+		d.idSchema.length === 0 ||
+		!d.idSchema.every((type: IdType) => knownTypes.includes(type))
+	) {
+		throw new JournalFormatError('bad destination');
+	}
+}
+
+function checkGroup(group: unknown, slots: number): void {
+	const g = group as Partial<JournalGroup> | undefined;
+	if (
+		!isObject(g) ||
+		typeof g.enteredAt !== 'number' ||
+		!isCount(g.failures) ||
+		!isCount(g.rows) ||
+		!isCount(g.users) ||
+		g.users < g.rows ||
+		!Array.isArray(g.ids) ||
+		g.ids.length !== slots ||
+		(g.lastError !== undefined && typeof g.lastError !== 'string')
+	) {
+		throw new JournalFormatError('bad group');
+	}
+	for (const column of g.ids) {
+		const ok =
+			isObject(column) &&
+			(Array.isArray((column as { values?: unknown }).values) ||
+				(isCount((column as { hexBytes?: unknown }).hexBytes) &&
+					typeof (column as { base64?: unknown }).base64 === 'string'));
+		if (!ok) throw new JournalFormatError('bad id column');
+	}
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+	return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isCount(value: unknown): value is number {
+	return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+}

@@ -1,0 +1,49 @@
+import { performance } from 'node:perf_hooks';
+import { pacerFor, resetPacers, TIKTOK_MAX_REQUESTS_PER_SECOND } from '../../nodes/shared/transport/rateLimit';
+import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
+import { EMAIL_DESTINATION, emailUsers, expectWhole } from './helpers';
+
+describe('Batch Sync engine: real clock and the shared 50 requests/s pacer', () => {
+	beforeEach(() => resetPacers());
+	afterEach(() => resetPacers());
+
+	it('never lets a 1,000 ms window hold more than 50 requests, across two scopes of one app', async () => {
+		const coordinator = new SyncCoordinator();
+		const sentAt: number[] = [];
+		const send = async () => {
+			sentAt.push(performance.now());
+		};
+		const settings = { usersPerRequest: 1, windowMs: 0 };
+		const started = performance.now();
+		// Two nodes (scopes) on the same TikTok app: 60 one-user requests each.
+		const runs = ['wf-5:Sync A', 'wf-6:Sync B'].map((scope, index) =>
+			coordinator.submit({
+				scope,
+				destination: EMAIL_DESTINATION,
+				users: emailUsers(60, index * 1_000),
+				send,
+				pacer: pacerFor('app-under-test'),
+				settings,
+				waitForDelivery: true,
+			}),
+		);
+		const results = await Promise.all(runs);
+		const elapsed = performance.now() - started;
+
+		expect(results.map((result) => result.tallies.synced)).toEqual([60, 60]);
+		expect(sentAt).toHaveLength(120);
+		const sorted = [...sentAt].sort((a, b) => a - b);
+		let busiestWindow = 0;
+		for (let first = 0; first < sorted.length; first++) {
+			let last = first;
+			while (last + 1 < sorted.length && sorted[last + 1] - sorted[first] < 1_000) last++;
+			busiestWindow = Math.max(busiestWindow, last - first + 1);
+		}
+		expect(busiestWindow).toBeLessThanOrEqual(TIKTOK_MAX_REQUESTS_PER_SECOND);
+		// …and the pacer is not stricter than it must be: 120 requests at 50/s take about 2.4 s.
+		expect(busiestWindow).toBeGreaterThanOrEqual(45);
+		expect(elapsed).toBeLessThan(4_000);
+		for (const scope of ['wf-5:Sync A', 'wf-6:Sync B']) expect(expectWhole(coordinator, scope).synced).toBe(60);
+		coordinator.reset();
+	});
+});

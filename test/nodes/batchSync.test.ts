@@ -1,0 +1,217 @@
+import type { IDataObject, INode, IRun } from 'n8n-workflow';
+
+import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { resetPacers } from '../../nodes/shared/transport/rateLimit';
+import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
+import { DEMO, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
+
+const TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokBatchSync';
+const US = DEMO.advertisers[0].id;
+const NAME = 'TikTok Batch Sync';
+
+let local: TikTokLocal;
+
+const id = (value: string) => ({ __rl: true, mode: 'id', value });
+const sha = (value: string) => digestHex('sha256', value);
+
+function credentials(token = DEMO.accessToken): CredentialFixtures {
+	return {
+		tikTokBusinessApi: { accessToken: token, appId: DEMO.appId, secret: DEMO.secret, environment: 'custom', baseUrl: local.url },
+	};
+}
+
+function batchNode(parameters: IDataObject): INode {
+	return {
+		id: 'batch',
+		name: NAME,
+		type: TYPE,
+		typeVersion: 1,
+		position: [200, 0],
+		parameters: { authentication: 'accessToken', ...parameters } as INode['parameters'],
+		credentials: { tikTokBusinessApi: { id: '1', name: 'TikTok' } },
+	};
+}
+
+interface Execution {
+	run: IRun;
+	staticData: IDataObject;
+	metrics: IDataObject;
+	users: IDataObject[];
+}
+
+async function execute(parameters: IDataObject, items: IDataObject[], staticData: IDataObject = {}, creds = credentials()): Promise<Execution> {
+	const { run, staticData: saved } = await runWorkflow({
+		nodes: [itemsNode(items), batchNode(parameters)],
+		connections: chain('Items', NAME),
+		credentials: creds,
+		staticData,
+		mode: 'webhook',
+		workflowId: 'wf-batch',
+	});
+	if (run.data.resultData.error) throw new Error(`run failed: ${run.data.resultData.error.message}`);
+	return {
+		run,
+		// What n8n would save: a plain copy of the workflow's static data after the run.
+		staticData: JSON.parse(JSON.stringify(saved)) as IDataObject,
+		metrics: outputOf(run, NAME, 0)[0].json,
+		users: outputOf(run, NAME, 1).map((item) => item.json),
+	};
+}
+
+async function createAudience(name: string): Promise<string> {
+	const response = await fetch(`${local.url}/open_api/v1.3/segment/audience/`, {
+		method: 'POST',
+		headers: { 'Access-Token': DEMO.accessToken, 'Content-Type': 'application/json' },
+		body: JSON.stringify({ advertiser_id: US, action: 'create', custom_audience_name: name }),
+	});
+	const body = (await response.json()) as { data: { audience_id: string } };
+	return body.data.audience_id;
+}
+
+function syncParameters(audienceId: string, options: IDataObject = {}): IDataObject {
+	return {
+		operation: 'sync',
+		action: 'add',
+		advertiserId: id(US),
+		audienceSelection: 'existing',
+		audienceId: id(audienceId),
+		matchFields: ['email'],
+		options: { windowSeconds: 1, ...options },
+	};
+}
+
+function expectInvariant(counters: IDataObject): void {
+	expect(counters.entered).toBe(
+		(counters.synced as number) + (counters.notSynced as number) + (counters.pending as number) + (counters.errored as number),
+	);
+}
+
+beforeAll(async () => {
+	local = await startTikTokLocal();
+});
+
+afterAll(async () => {
+	getCoordinator().reset();
+	await local.close();
+});
+
+beforeEach(() => {
+	getCoordinator().reset();
+	local.reset();
+	resetPacers();
+});
+
+it('50 concurrent executions with 20,000 distinct users: every user lands, in few requests, and metrics add up', async () => {
+	const audienceId = await createAudience('concurrent');
+	const runs = await Promise.all(
+		Array.from({ length: 50 }, (_, run) =>
+			execute(
+				syncParameters(audienceId),
+				Array.from({ length: 400 }, (_, i) => ({ email: `user${run * 400 + i}@example.com`, plan: 'pro' })),
+			),
+		),
+	);
+	expect(local.memberCount(audienceId)).toBe(20_000);
+	const members = new Set(local.members(audienceId));
+	for (const n of [0, 7_777, 19_999]) expect(members.has(`EMAIL_SHA256:${sha(`user${n}@example.com`)}`)).toBe(true);
+	// Gathered across executions: 20,000 users need only 2 full requests (a third at most if a window split them).
+	expect(local.stats().byPath['segment/mapping/']).toBeLessThanOrEqual(3);
+	for (const { metrics, users } of runs) {
+		expect(metrics).toMatchObject({ entered: 400, proceeded: 400, synced: 400, notSynced: 0, pending: 0, errored: 0 });
+		expect(users).toHaveLength(400);
+		expect(users.every((user) => (user.tiktokSync as IDataObject).status === 'synced' && user.plan === 'pro')).toBe(true);
+	}
+	const totals = getCoordinator().report('wf-batch:' + NAME);
+	expect(totals).toMatchObject({ entered: 20_000, synced: 20_000, pending: 0 });
+	// The journal: counters and nothing pending, and no raw value anywhere.
+	const journal = JSON.stringify((runs[49].staticData.global as IDataObject)[STATIC_DATA_KEY]);
+	expect(journal).toContain('"synced"');
+	expect(journal).not.toMatch(/example\.com|user\d+/);
+}, 60_000);
+
+it('users without a usable identifier are "not synced" with a reason, counted, and passed on', async () => {
+	const audienceId = await createAudience('reasons');
+	const { metrics, users } = await execute(syncParameters(audienceId, { windowSeconds: 0 }), [
+		{ email: 'ok@example.com' },
+		{ email: 'nope' },
+		{ email: null },
+		{ email: 'ok@example.com' },
+	]);
+	expect(metrics).toMatchObject({ entered: 4, synced: 2, notSynced: 2, pending: 0, errored: 0 });
+	expect(metrics.notSyncedReasons).toEqual({ 'email is not a valid address': 1, 'no identifier to match (email all empty)': 1 });
+	expect(users.map((u) => (u.tiktokSync as IDataObject).status)).toEqual(['synced', 'not_synced', 'not_synced', 'synced']);
+	expect(local.members(audienceId)).toEqual([`EMAIL_SHA256:${sha('ok@example.com')}`]);
+	expectInvariant(metrics);
+	expectInvariant(metrics.totals as IDataObject);
+});
+
+it('a rate-limited TikTok keeps users pending and journaled (hashed); after a restart Flush & Report delivers them', async () => {
+	const audienceId = await createAudience('restart');
+	local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 40100 });
+	const emails = Array.from({ length: 30 }, (_, i) => `pending${i}@example.com`);
+	const first = await execute(syncParameters(audienceId, { windowSeconds: 0 }), emails.map((email) => ({ email })));
+	const staticData = first.staticData;
+	expect(first.metrics).toMatchObject({ entered: 30, pending: 30, synced: 0 });
+	expect((first.users[0].tiktokSync as IDataObject).status).toBe('pending');
+	const journal = JSON.stringify((staticData.global as IDataObject)[STATIC_DATA_KEY]);
+	expect(journal).not.toContain('example.com');
+	expect(journal).not.toContain('pending0');
+
+	// "Restart": a new process has an empty coordinator; the journal in static data is all that survives.
+	getCoordinator().reset();
+	resetPacers();
+	local.clearFaults();
+	const flush = await execute({ operation: 'flush' }, [{}], staticData);
+	expect(local.memberCount(audienceId)).toBe(30);
+	expect(flush.metrics).toMatchObject({ operation: 'flush', entered: 30, synced: 30, pending: 0 });
+	expect((flush.metrics.nodes as IDataObject)[NAME]).toMatchObject({ synced: 30 });
+	expect(flush.users).toEqual([]);
+});
+
+it('a revoked token keeps users pending; reconnecting the credential in time syncs them', async () => {
+	const audienceId = await createAudience('reconnect');
+	local.revokeToken(DEMO.accessToken);
+	const first = await execute(syncParameters(audienceId, { windowSeconds: 0 }), [{ email: 'a@example.com' }, { email: 'b@example.com' }]);
+	expect(first.metrics).toMatchObject({ pending: 2, errored: 0 });
+	const staticData = first.staticData;
+
+	local.addToken('reconnected-token', DEMO.appId);
+	const second = await execute({ operation: 'flush' }, [{}], staticData, credentials('reconnected-token'));
+	expect(second.metrics).toMatchObject({ synced: 2, pending: 0, errored: 0 });
+	expect(local.memberCount(audienceId)).toBe(2);
+});
+
+it('an audience deleted in TikTok errors its users at once with the reason; another audience is unaffected', async () => {
+	const doomed = await createAudience('doomed');
+	const healthy = await createAudience('healthy');
+	local.deleteAudience(doomed);
+	const bad = await execute(syncParameters(doomed, { windowSeconds: 0 }), [{ email: 'x@example.com' }]);
+	expect(bad.metrics).toMatchObject({ errored: 1, pending: 0 });
+	expect(Object.keys(bad.metrics.erroredReasons as IDataObject).join()).toMatch(/40002/);
+	const good = await execute(syncParameters(healthy, { windowSeconds: 0 }), [{ email: 'y@example.com' }]);
+	expect(good.metrics).toMatchObject({ synced: 1 });
+});
+
+it('without waiting for delivery the run returns at once with users pending; a later flush reports them synced', async () => {
+	const audienceId = await createAudience('nowait');
+	const first = await execute(syncParameters(audienceId, { windowSeconds: 2, waitForDelivery: false }), [{ email: 'later@example.com' }]);
+	const staticData = first.staticData;
+	expect(first.metrics).toMatchObject({ entered: 1, pending: 1, synced: 0 });
+	expect(local.memberCount(audienceId)).toBe(0);
+	const flush = await execute({ operation: 'flush' }, [{}], staticData);
+	expect(flush.metrics).toMatchObject({ synced: 1, pending: 0 });
+	expect(local.memberCount(audienceId)).toBe(1);
+});
+
+it('remove takes users out of the audience; "by name" creates the audience once', async () => {
+	const parameters = { ...syncParameters(''), audienceSelection: 'byName', audienceName: 'by name', options: { windowSeconds: 0 } };
+	const added = await execute(parameters, [{ email: 'a@example.com' }, { email: 'b@example.com' }]);
+	const audienceId = String(added.metrics.audienceId);
+	expect(local.memberCount(audienceId)).toBe(2);
+	const removed = await execute({ ...parameters, action: 'remove' }, [{ email: 'a@example.com' }]);
+	expect(removed.metrics).toMatchObject({ synced: 1, audienceId });
+	expect(local.members(audienceId)).toEqual([`EMAIL_SHA256:${sha('b@example.com')}`]);
+	expect(local.stats().audiences.filter((a) => a.name === 'by name')).toHaveLength(1);
+});
