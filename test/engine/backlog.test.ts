@@ -2,7 +2,7 @@ import { TikTokApiError } from '../../nodes/shared/transport/errors';
 import { getCoordinator, SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
 import { BacklogFullError } from '../../nodes/TikTokBatchSync/engine/errors';
 import type { SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, immediatePacer } from './helpers';
+import { emailUsers, expectWhole, FakeClock, FakeTikTok, freshEngine, submitEmails } from './helpers';
 
 const SCOPE = 'wf-4:Batch Sync';
 
@@ -11,22 +11,9 @@ describe('Batch Sync engine: backlog bound', () => {
 	let tiktok: FakeTikTok;
 	let coordinator: SyncCoordinator;
 	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) =>
-		coordinator.submit({
-			scope: SCOPE,
-			destination: EMAIL_DESTINATION,
-			users,
-			send: tiktok.send,
-			pacer: immediatePacer,
-			settings: { maxPendingUsers: 20_000 },
-			waitForDelivery: false,
-			...extra,
-		});
+		submitEmails({ tiktok, coordinator }, SCOPE, users, { settings: { maxPendingUsers: 20_000 }, ...extra });
 
-	beforeEach(() => {
-		clock = new FakeClock();
-		tiktok = new FakeTikTok(clock);
-		coordinator = new SyncCoordinator({ clock, random: () => 0.5 });
-	});
+	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
 
 	afterEach(() => coordinator.reset());
 

@@ -1,6 +1,6 @@
 import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
 import type { Destination, SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, hexId, immediatePacer, T0 } from './helpers';
+import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, freshEngine, hexId, submitEmails, T0 } from './helpers';
 
 const SCOPE = 'wf-1:Batch Sync';
 
@@ -8,22 +8,9 @@ describe('Batch Sync engine: gathering and chunking', () => {
 	let clock: FakeClock;
 	let tiktok: FakeTikTok;
 	let coordinator: SyncCoordinator;
-	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) =>
-		coordinator.submit({
-			scope: SCOPE,
-			destination: EMAIL_DESTINATION,
-			users,
-			send: tiktok.send,
-			pacer: immediatePacer,
-			waitForDelivery: false,
-			...extra,
-		});
+	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) => submitEmails({ tiktok, coordinator }, SCOPE, users, extra);
 
-	beforeEach(() => {
-		clock = new FakeClock();
-		tiktok = new FakeTikTok(clock);
-		coordinator = new SyncCoordinator({ clock, random: () => 0.5 });
-	});
+	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
 
 	afterEach(() => coordinator.reset());
 

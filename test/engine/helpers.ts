@@ -1,8 +1,8 @@
 import type { RequestPacer } from '../../nodes/shared/transport/rateLimit';
 import type { MappingRequest } from '../../nodes/shared/transport/types';
 import type { Clock } from '../../nodes/TikTokBatchSync/engine/clock';
-import type { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
-import type { Destination, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
+import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
+import type { Destination, SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
 
 export const T0 = 1_700_000_000_000;
 export const HOUR = 3_600_000;
@@ -129,4 +129,28 @@ export function expectWhole(coordinator: SyncCoordinator, scope: string) {
 		expect(value).toBeGreaterThanOrEqual(0);
 	}
 	return counters;
+}
+
+/** A fresh fake clock, fake TikTok and coordinator (deterministic jitter), as each engine test starts with. */
+export function freshEngine(): { clock: FakeClock; tiktok: FakeTikTok; coordinator: SyncCoordinator } {
+	const clock = new FakeClock();
+	return { clock, tiktok: new FakeTikTok(clock), coordinator: new SyncCoordinator({ clock, random: () => 0.5 }) };
+}
+
+/** Submit email users to `scope` through the fake TikTok, without waiting for delivery unless `extra` says so. */
+export function submitEmails(
+	engine: { tiktok: FakeTikTok; coordinator: SyncCoordinator },
+	scope: string,
+	users: SyncUser[],
+	extra: Partial<SubmitRequest> = {},
+) {
+	return engine.coordinator.submit({
+		scope,
+		destination: EMAIL_DESTINATION,
+		users,
+		send: engine.tiktok.send,
+		pacer: immediatePacer,
+		waitForDelivery: false,
+		...extra,
+	});
 }

@@ -3,7 +3,7 @@ import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator'
 import { JournalFormatError } from '../../nodes/TikTokBatchSync/engine/errors';
 import type { Journal } from '../../nodes/TikTokBatchSync/engine/journal';
 import type { Destination, SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, HOUR, immediatePacer, T0 } from './helpers';
+import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, freshEngine, HOUR, immediatePacer, submitEmails, T0 } from './helpers';
 
 const SCOPE = 'wf-3:Batch Sync';
 const serverError = () => new TikTokApiError({ message: 'System error', code: 50000 });
@@ -15,22 +15,9 @@ describe('Batch Sync engine: journal', () => {
 	let clock: FakeClock;
 	let tiktok: FakeTikTok;
 	let coordinator: SyncCoordinator;
-	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) =>
-		coordinator.submit({
-			scope: SCOPE,
-			destination: EMAIL_DESTINATION,
-			users,
-			send: tiktok.send,
-			pacer: immediatePacer,
-			waitForDelivery: false,
-			...extra,
-		});
+	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) => submitEmails({ tiktok, coordinator }, SCOPE, users, extra);
 
-	beforeEach(() => {
-		clock = new FakeClock();
-		tiktok = new FakeTikTok(clock);
-		coordinator = new SyncCoordinator({ clock, random: () => 0.5 });
-	});
+	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
 
 	afterEach(() => coordinator.reset());
 

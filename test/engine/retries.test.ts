@@ -2,7 +2,7 @@ import { TikTokApiError } from '../../nodes/shared/transport/errors';
 import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
 import { retryDelayMs } from '../../nodes/TikTokBatchSync/engine/retrySchedule';
 import type { SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, HOUR, immediatePacer, T0 } from './helpers';
+import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, freshEngine, HOUR, immediatePacer, submitEmails, T0 } from './helpers';
 
 const SCOPE = 'wf-2:Batch Sync';
 const SECOND = 1_000;
@@ -23,22 +23,9 @@ describe('Batch Sync engine: retries', () => {
 	let clock: FakeClock;
 	let tiktok: FakeTikTok;
 	let coordinator: SyncCoordinator;
-	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) =>
-		coordinator.submit({
-			scope: SCOPE,
-			destination: EMAIL_DESTINATION,
-			users,
-			send: tiktok.send,
-			pacer: immediatePacer,
-			waitForDelivery: false,
-			...extra,
-		});
+	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) => submitEmails({ tiktok, coordinator }, SCOPE, users, extra);
 
-	beforeEach(() => {
-		clock = new FakeClock();
-		tiktok = new FakeTikTok(clock);
-		coordinator = new SyncCoordinator({ clock, random: () => 0.5 });
-	});
+	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
 
 	afterEach(() => coordinator.reset());
 
