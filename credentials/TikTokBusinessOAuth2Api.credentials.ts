@@ -22,6 +22,24 @@ export class TikTokBusinessOAuth2Api implements ICredentialType {
 
 	properties: INodeProperties[] = [
 		...environmentProperties,
+		// n8n's OAuth2 fields, relabelled with TikTok's names (same field names, so n8n's flow still reads them).
+		{
+			displayName: 'App ID',
+			name: 'clientId',
+			type: 'string',
+			default: '',
+			required: true,
+			description: 'Your TikTok app’s ID (TikTok API for Business → My Apps)',
+		},
+		{
+			displayName: 'Secret',
+			name: 'clientSecret',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			required: true,
+			description: 'Your TikTok app’s secret',
+		},
 		{
 			displayName: 'Grant Type',
 			name: 'grantType',
