@@ -5,7 +5,7 @@
  *
  * Written for this package; n8n's own harness is internal to its monorepo.
  */
-import { ExecutionLifecycleHooks, WorkflowExecute } from 'n8n-core';
+import { ExecutionLifecycleHooks, LoadOptionsContext, WorkflowExecute } from 'n8n-core';
 import {
 	ICredentialsHelper,
 	NodeHelpers,
@@ -15,6 +15,7 @@ import {
 	type IDataObject,
 	type IExecuteFunctions,
 	type IHttpRequestOptions,
+	type ILoadOptionsFunctions,
 	type INode,
 	type INodeCredentialsDetails,
 	type INodeExecutionData,
@@ -136,6 +137,62 @@ class FixtureCredentialsHelper extends ICredentialsHelper {
 	}
 }
 
+const BASE_URL = 'http://127.0.0.1:5678';
+
+/** What n8n-core needs around an execution; URLs must be absolute (n8n builds $execution.resumeUrl from them). */
+function createAdditionalData(
+	credentials: CredentialFixtures,
+	executionId: string,
+	hooks?: ExecutionLifecycleHooks,
+	currentNodeParameters?: INode['parameters'],
+): IWorkflowExecuteAdditionalData {
+	return {
+		hooks,
+		credentialsHelper: new FixtureCredentialsHelper(credentials),
+		executionId,
+		currentNodeExecutionIndex: 0,
+		currentNodeParameters,
+		variables: {},
+		restApiUrl: `${BASE_URL}/rest`,
+		instanceBaseUrl: BASE_URL,
+		formBaseUrl: `${BASE_URL}/form`,
+		formWaitingBaseUrl: `${BASE_URL}/form-waiting`,
+		formTestBaseUrl: `${BASE_URL}/form-test`,
+		webhookBaseUrl: `${BASE_URL}/webhook`,
+		webhookWaitingBaseUrl: `${BASE_URL}/webhook-waiting`,
+		webhookTestBaseUrl: `${BASE_URL}/webhook-test`,
+		mcpBaseUrl: `${BASE_URL}/mcp`,
+		mcpTestBaseUrl: `${BASE_URL}/mcp-test`,
+		executeWorkflow: async () => {
+			throw new Error('sub-workflows are not used in these tests');
+		},
+		startRunnerTask: async () => {
+			throw new Error('task runners are not used in these tests');
+		},
+		getRunExecutionData: async () => undefined,
+		getRuntimeCredential: async () => undefined,
+		logAiEvent: () => undefined,
+	} as unknown as IWorkflowExecuteAdditionalData;
+}
+
+/**
+ * n8n-core's own context for a node's list-search and load-options methods, as the editor calls them while the
+ * user edits `node`'s parameter at `parameterPath` (e.g. 'parameters.audienceId').
+ */
+export function loadOptionsContext(node: INode, credentials: CredentialFixtures, parameterPath: string): ILoadOptionsFunctions {
+	const workflow = new Workflow({
+		id: 'wf-load-options',
+		name: 'test',
+		nodes: [node],
+		connections: {},
+		active: false,
+		nodeTypes: new TestNodeTypes(),
+		settings: { executionOrder: 'v1' },
+	});
+	const additionalData = createAdditionalData(credentials, 'load-options', undefined, node.parameters);
+	return new LoadOptionsContext(workflow, workflow.getNode(node.name) ?? node, additionalData, parameterPath);
+}
+
 let executionCounter = 0;
 
 export interface RunOptions {
@@ -181,33 +238,7 @@ export async function runWorkflow(options: RunOptions): Promise<RunResult> {
 		settings: { executionOrder: 'v1' },
 	} as IWorkflowBase;
 	const hooks = new ExecutionLifecycleHooks(mode, executionId, workflowData);
-	const base = 'http://127.0.0.1:5678';
-	const additionalData = {
-		hooks,
-		credentialsHelper: new FixtureCredentialsHelper(options.credentials ?? {}),
-		executionId,
-		currentNodeExecutionIndex: 0,
-		variables: {},
-		restApiUrl: `${base}/rest`,
-		instanceBaseUrl: base,
-		formBaseUrl: `${base}/form`,
-		formWaitingBaseUrl: `${base}/form-waiting`,
-		formTestBaseUrl: `${base}/form-test`,
-		webhookBaseUrl: `${base}/webhook`,
-		webhookWaitingBaseUrl: `${base}/webhook-waiting`,
-		webhookTestBaseUrl: `${base}/webhook-test`,
-		mcpBaseUrl: `${base}/mcp`,
-		mcpTestBaseUrl: `${base}/mcp-test`,
-		executeWorkflow: async () => {
-			throw new Error('sub-workflows are not used in these tests');
-		},
-		startRunnerTask: async () => {
-			throw new Error('task runners are not used in these tests');
-		},
-		getRunExecutionData: async () => undefined,
-		getRuntimeCredential: async () => undefined,
-		logAiEvent: () => undefined,
-	} as unknown as IWorkflowExecuteAdditionalData;
+	const additionalData = createAdditionalData(options.credentials ?? {}, executionId, hooks);
 	// The first node starts the run (our test start node is a regular node, not a trigger).
 	const startNode = workflow.getNode(options.nodes[0].name) ?? undefined;
 	const run = await new WorkflowExecute(additionalData, mode).run({ workflow, startNode });

@@ -4,7 +4,8 @@ import { TikTokBusinessApi } from '../../credentials/TikTokBusinessApi.credentia
 import { TikTokBusinessOAuth2Api } from '../../credentials/TikTokBusinessOAuth2Api.credentials';
 import { digestHex } from '../../nodes/shared/identifiers/hash';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
-import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
+import { TikTokAudience } from '../../nodes/TikTokAudience/TikTokAudience.node';
+import { chain, itemsNode, loadOptionsContext, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
 import { DEMO, OTHER, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 
 const TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokAudience';
@@ -328,5 +329,35 @@ describe('credentials', () => {
 		expect(byName.authentication).toBe('body');
 		expect(String(byName.accessTokenUrl)).toContain('/open_api/v1.3/oauth/token/');
 		expect(String(byName.authUrl)).toContain('/portal/auth');
+	});
+});
+
+describe('list search (resource locators)', () => {
+	const nodeWith = (parameters: IDataObject) => audienceNode({ resource: 'user', operation: 'add', ...parameters });
+
+	it('lists the ad accounts of the token, filtered by the search text', async () => {
+		const context = loadOptionsContext(nodeWith({}), accessTokenCredentials(), 'parameters.advertiserId');
+		const all = await new TikTokAudience().methods.listSearch.searchAdvertisers.call(context);
+		expect(all.results).toEqual([
+			{ name: `Demo Store EU (${DEMO.advertisers[1].id})`, value: DEMO.advertisers[1].id },
+			{ name: `Demo Store US (${US})`, value: US },
+		]);
+		const filtered = await new TikTokAudience().methods.listSearch.searchAdvertisers.call(context, 'us');
+		expect(filtered.results.map((r) => r.value)).toEqual([US]);
+	});
+
+	it('lists the audiences of the chosen ad account, filtered by the search text', async () => {
+		for (const name of ['Buyers', 'Churned']) await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name });
+		const context = loadOptionsContext(nodeWith({ advertiserId: id(US) }), accessTokenCredentials(), 'parameters.audienceId');
+		const found = await new TikTokAudience().methods.listSearch.searchAudiences.call(context, 'churn');
+		expect(found.results).toHaveLength(1);
+		expect(found.results[0].name).toMatch(/^Churned \(\d+\)$/);
+		const none = loadOptionsContext(nodeWith({ advertiserId: id('') }), accessTokenCredentials(), 'parameters.audienceId');
+		expect((await new TikTokAudience().methods.listSearch.searchAudiences.call(none)).results).toEqual([]);
+	});
+
+	it('a credential without App ID and Secret says what is missing', async () => {
+		const context = loadOptionsContext(nodeWith({}), accessTokenCredentials({ appId: '', secret: '' }), 'parameters.advertiserId');
+		await expect(new TikTokAudience().methods.listSearch.searchAdvertisers.call(context)).rejects.toThrow(/App ID and Secret/);
 	});
 });
