@@ -1,4 +1,5 @@
 import type { TikTokClient } from './transport/client';
+import { isTikTokApiError } from './transport/errors';
 import type { AudienceSummary } from './transport/schemas';
 
 /** TikTok keeps segment audience names up to 70 characters; longer ones are cut to 67 + "...". */
@@ -9,7 +10,12 @@ export const MIN_TARGETABLE_AUDIENCE_SIZE = 1000;
 
 export function tiktokAudienceName(name: string): string {
 	const trimmed = name.trim();
-	return trimmed.length > MAX_AUDIENCE_NAME_LENGTH ? trimmed.slice(0, MAX_AUDIENCE_NAME_LENGTH - 3) + '...' : trimmed;
+	if (trimmed.length <= MAX_AUDIENCE_NAME_LENGTH) return trimmed;
+	let end = MAX_AUDIENCE_NAME_LENGTH - 3;
+	// Never keep half of a character written as a surrogate pair (emoji and the like): drop it whole.
+	const last = trimmed.charCodeAt(end - 1);
+	if (last >= 0xd800 && last <= 0xdbff) end--;
+	return trimmed.slice(0, end) + '...';
 }
 
 /** Every audience of an ad account (TikTok pages at most 100 per page; an account holds at most 400). */
@@ -48,6 +54,16 @@ function processMap<V>(key: symbol): Map<string, V> {
 	return map;
 }
 
+async function stillExists(client: TikTokClient, advertiserId: string, audienceId: string): Promise<boolean> {
+	try {
+		const [details] = await client.getCustomAudiences(advertiserId, [audienceId]);
+		return details !== undefined;
+	} catch (error) {
+		if (isTikTokApiError(error) && error.errorClass === 'permanent') return false;
+		throw error;
+	}
+}
+
 export interface EnsuredAudience {
 	audienceId: string;
 	name: string;
@@ -78,9 +94,13 @@ export async function ensureAudience(
 			created.set(key, existing.audience_id);
 			return { audienceId: existing.audience_id, name: tiktokName, created: false };
 		}
-		// Just created by this process but not listed yet (TikTok lists are not always immediate).
+		// Just created by this process but not listed yet (TikTok lists are not always immediate): reuse it only
+		// while TikTok still knows it, so an audience deleted in TikTok is not reused forever.
 		const remembered = created.get(key);
-		if (remembered) return { audienceId: remembered, name: tiktokName, created: false };
+		if (remembered && (await stillExists(client, advertiserId, remembered))) {
+			return { audienceId: remembered, name: tiktokName, created: false };
+		}
+		created.delete(key);
 		const audienceId = await client.createSegmentAudience(advertiserId, tiktokName);
 		created.set(key, audienceId);
 		return { audienceId, name: tiktokName, created: true };

@@ -97,6 +97,15 @@ describe('Audience resource', () => {
 		expect(again).toMatchObject({ audienceId: first.audienceId, created: false });
 	});
 
+	it('an audience deleted in TikTok is not reused by name: the next create makes a new one', async () => {
+		const parameters = { resource: 'audience', operation: 'create', advertiserId: id(US), name: 'recreated' };
+		const first = outputJson(await runNode(parameters))[0];
+		local.deleteAudience(String(first.audienceId));
+		const second = outputJson(await runNode(parameters))[0];
+		expect(second.created).toBe(true);
+		expect(second.audienceId).not.toBe(first.audienceId);
+	});
+
 	it('get reports size, validity and expiry, and hints that small audiences show no size', async () => {
 		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'sized' }))[0];
 		const run = await runNode({ resource: 'audience', operation: 'get', advertiserId: id(US), audienceId: id(String(created.audienceId)) });
