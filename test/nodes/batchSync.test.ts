@@ -215,3 +215,21 @@ it('remove takes users out of the audience; "by name" creates the audience once'
 	expect(local.members(audienceId)).toEqual([`EMAIL_SHA256:${sha('b@example.com')}`]);
 	expect(local.stats().audiences.filter((a) => a.name === 'by name')).toHaveLength(1);
 });
+
+it('never sends more than 50 requests/s, as the local TikTok API measures it, even from two executions sending to two audiences', async () => {
+	const audienceA = await createAudience('pace A');
+	const audienceB = await createAudience('pace B');
+	const users = (prefix: string) => Array.from({ length: 4_000 }, (_, i) => ({ email: `${prefix}${i}@example.com` }));
+	// 100 users per request: 80 requests in all, which cannot all go within one second.
+	const [a, b] = await Promise.all([
+		execute(syncParameters(audienceA, { windowSeconds: 0, usersPerRequest: 100 }), users('a')),
+		execute(syncParameters(audienceB, { windowSeconds: 0, usersPerRequest: 100 }), users('b')),
+	]);
+	expect(a.metrics).toMatchObject({ synced: 4_000 });
+	expect(b.metrics).toMatchObject({ synced: 4_000 });
+	const stats = local.stats();
+	expect(stats.byPath['segment/mapping/']).toBe(80);
+	expect(stats.rejectedRateLimited).toBe(0);
+	expect(stats.maxAttemptedPerSecondByApp[DEMO.appId]).toBeLessThanOrEqual(50);
+	expect(stats.maxAttemptedPerSecondByApp[DEMO.appId]).toBeGreaterThanOrEqual(40);
+});
