@@ -233,3 +233,11 @@ it('never sends more than 50 requests/s, as the local TikTok API measures it, ev
 	expect(stats.maxAttemptedPerSecondByApp[DEMO.appId]).toBeLessThanOrEqual(50);
 	expect(stats.maxAttemptedPerSecondByApp[DEMO.appId]).toBeGreaterThanOrEqual(40);
 });
+
+it('an option out of range is a clear error naming the option, and nothing is sent', async () => {
+	const audienceId = await createAudience('options');
+	await expect(execute(syncParameters(audienceId, { usersPerRequest: 20_000 }), [{ email: 'a@example.com' }])).rejects.toThrow(
+		/Invalid option value\. Users per Request: .*10000/,
+	);
+	expect(local.stats().byPath['segment/mapping/'] ?? 0).toBe(0);
+});

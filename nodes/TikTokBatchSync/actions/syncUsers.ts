@@ -5,6 +5,8 @@ import {
 	type INodeExecutionData,
 } from 'n8n-workflow';
 
+import { z } from 'zod';
+
 import { ensureAudience } from '../../shared/audiences';
 import { toNodeError } from '../../shared/connection';
 import { matchValueReaders, readMatchSettings } from '../../shared/descriptions';
@@ -14,30 +16,45 @@ import { DEFAULT_SYNC_SETTINGS, getCoordinator, MAX_USERS_PER_REQUEST, type Sync
 import { liveNodeNames, readJournals, scopeName, writeJournals } from '../journalStore';
 import { buildSender, countersJson } from './shared';
 
-interface SyncOptions {
-	windowSeconds?: number;
-	usersPerRequest?: number;
-	requestsPerSecond?: number;
-	retryHorizonHours?: number;
-	waitForDelivery?: boolean;
-	maxPendingUsers?: number;
-}
+const OPTION_LABELS: Record<string, string> = {
+	windowSeconds: 'Window (Seconds)',
+	usersPerRequest: 'Users per Request',
+	requestsPerSecond: 'Requests per Second',
+	retryHorizonHours: 'Retry For (Hours)',
+	waitForDelivery: 'Wait for Delivery',
+	maxPendingUsers: 'Max Pending Users',
+};
 
-function clamp(value: number | undefined, min: number, max: number, fallback: number): number {
-	return typeof value === 'number' && Number.isFinite(value) ? Math.min(max, Math.max(min, value)) : fallback;
-}
+/** The node's options, checked: a value out of range (often from an expression) is an error, not a silent clamp. */
+const syncOptionsSchema = z
+	.object({
+		windowSeconds: z.number().min(0).max(300).default(DEFAULT_SYNC_SETTINGS.windowMs / 1000),
+		usersPerRequest: z.number().int().min(1).max(MAX_USERS_PER_REQUEST).default(MAX_USERS_PER_REQUEST),
+		requestsPerSecond: z.number().min(1).max(TIKTOK_MAX_REQUESTS_PER_SECOND).default(TIKTOK_MAX_REQUESTS_PER_SECOND),
+		retryHorizonHours: z.number().gt(0).max(24 * 30).default(DEFAULT_SYNC_SETTINGS.retryHorizonMs / 3_600_000),
+		waitForDelivery: z.boolean().default(true),
+		maxPendingUsers: z.number().int().min(1).max(10_000_000).default(DEFAULT_SYNC_SETTINGS.maxPendingUsers),
+	})
+	.passthrough();
 
 export function readSyncSettings(context: IExecuteFunctions): { settings: SyncSettings; requestsPerSecond: number; waitForDelivery: boolean } {
-	const options = context.getNodeParameter('options', 0, {}) as SyncOptions;
+	const parsed = syncOptionsSchema.safeParse(context.getNodeParameter('options', 0, {}));
+	if (!parsed.success) {
+		const problems = parsed.error.issues.map((issue) => `${OPTION_LABELS[String(issue.path[0])] ?? String(issue.path[0])}: ${issue.message}`);
+		throw new NodeOperationError(context.getNode(), `Invalid option value. ${problems.join('; ')}`, {
+			description: 'Fix the value in the node’s Options (an expression may have produced it).',
+		});
+	}
+	const options = parsed.data;
 	return {
 		settings: {
-			windowMs: Math.round(clamp(options.windowSeconds, 0, 300, DEFAULT_SYNC_SETTINGS.windowMs / 1000) * 1000),
-			usersPerRequest: Math.floor(clamp(options.usersPerRequest, 1, MAX_USERS_PER_REQUEST, MAX_USERS_PER_REQUEST)),
-			retryHorizonMs: Math.round(clamp(options.retryHorizonHours, 0.001, 24 * 30, 13) * 3_600_000),
-			maxPendingUsers: Math.floor(clamp(options.maxPendingUsers, 1, 10_000_000, DEFAULT_SYNC_SETTINGS.maxPendingUsers)),
+			windowMs: Math.round(options.windowSeconds * 1000),
+			usersPerRequest: options.usersPerRequest,
+			retryHorizonMs: Math.round(options.retryHorizonHours * 3_600_000),
+			maxPendingUsers: options.maxPendingUsers,
 		},
-		requestsPerSecond: clamp(options.requestsPerSecond, 1, TIKTOK_MAX_REQUESTS_PER_SECOND, TIKTOK_MAX_REQUESTS_PER_SECOND),
-		waitForDelivery: options.waitForDelivery ?? true,
+		requestsPerSecond: options.requestsPerSecond,
+		waitForDelivery: options.waitForDelivery,
 	};
 }
 
