@@ -9,6 +9,7 @@ import {
 	type JsonObject,
 } from 'n8n-workflow';
 
+import { MAX_AUDIENCES_PER_AD_ACCOUNT } from './audiences';
 import { TikTokClient, type ClientOptions, type TikTokConnection } from './transport/client';
 import { isTikTokApiError, type TikTokApiError } from './transport/errors';
 import { ENVIRONMENT_BASE_URLS, type TikTokEnvironment } from './transport/types';
@@ -77,10 +78,18 @@ export async function getClient(context: NodeContext, options: ClientOptions = {
 	return new TikTokClient(await getConnection(context), options);
 }
 
+/** TikTok's answer to a create beyond the per-account audience cap ("… 400 custom audiences, the maximum", "… exceeds the limit"). */
+function isAudienceCapMessage(message: string): boolean {
+	return /audiences?\b.*\b(maximum|limit|exceed)|\b(maximum|limit|exceed)\w*\b.*\baudiences?\b/i.test(message);
+}
+
 /** What to tell the user for each kind of TikTok failure. */
 export function adviceFor(error: TikTokApiError): string {
 	if (error.errorClass === 'reauthorize') {
 		return 'The TikTok token is no longer valid or lacks a permission: reconnect the TikTok credential (and check the app has Audience Management and Ad Account Management).';
+	}
+	if (!error.isRateLimit && isAudienceCapMessage(error.tiktokMessage)) {
+		return `This ad account has reached TikTok's limit of ${MAX_AUDIENCES_PER_AD_ACCOUNT} custom audiences: delete audiences it no longer needs (TikTok Audience → Delete, or in TikTok Ads Manager) or reuse one by name, then run again.`;
 	}
 	if (error.code === 40002 && /audience/i.test(error.tiktokMessage)) {
 		return 'TikTok does not know this audience: it may have been deleted in TikTok, or belong to another ad account.';

@@ -586,3 +586,15 @@ export function getCoordinator(): SyncCoordinator {
 	}
 	return coordinator;
 }
+
+/**
+ * Tests only: make `coordinator` the process-wide one (e.g. one built with a fake clock, so a node run can cover a
+ * 13 h retry horizon in milliseconds). `undefined` clears it; the next getCoordinator() makes a fresh real one.
+ * Returns the coordinator it replaced. Never called by the nodes.
+ */
+export function setCoordinatorForTests(coordinator: SyncCoordinator | undefined): SyncCoordinator | undefined {
+	const holder = globalThis as unknown as Record<symbol, SyncCoordinator | undefined>;
+	const previous = holder[COORDINATOR_KEY];
+	holder[COORDINATOR_KEY] = coordinator;
+	return previous;
+}

@@ -6,7 +6,7 @@ export class BacklogFullError extends Error {
 	readonly rejectedUsers: number;
 
 	constructor(args: { scope: string; maxPendingUsers: number; rejectedUsers: number; lastError?: string }) {
-		const cause = args.lastError ? ` TikTok's last error: ${args.lastError}.` : '';
+		const cause = args.lastError ? ` TikTok's last error: ${args.lastError.replace(/[.\s]+$/, '')}.` : '';
 		super(
 			`${args.rejectedUsers} user(s) were not accepted: ${args.maxPendingUsers} users are already waiting to be ` +
 				`synced to TikTok and are being retried.${cause} Fix the cause (for example reconnect the TikTok credential ` +

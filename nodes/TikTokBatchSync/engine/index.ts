@@ -1,4 +1,4 @@
-export { getCoordinator, SyncCoordinator, DEFAULT_SYNC_SETTINGS, DEFAULT_MAX_REQUESTS_IN_FLIGHT, resolveSettings } from './coordinator';
+export { getCoordinator, setCoordinatorForTests, SyncCoordinator, DEFAULT_SYNC_SETTINGS, DEFAULT_MAX_REQUESTS_IN_FLIGHT, resolveSettings } from './coordinator';
 export type { CoordinatorOptions, RestoreSummary } from './coordinator';
 export type { Counters } from './counters';
 export type { Journal, JournalQueue, JournalGroup, JournalColumn } from './journal';

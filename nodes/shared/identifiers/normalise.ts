@@ -62,6 +62,9 @@ function isPlausibleLocalPart(local: string): boolean {
 		if (code <= 32 || code === 127 || code === 34 || code === 40 || code === 41 || code === 44 || code === 58 || code === 59 || code === 60 || code === 62 || code === 91 || code === 92 || code === 93) {
 			return false;
 		}
+		// Nor Unicode controls, spaces or invisible/bidi marks: such an address would be hashed and "synced" but
+		// could never match anyone.
+		if (code > 127 && isForbiddenUnicode(code)) return false;
 	}
 	return true;
 }
@@ -78,9 +81,17 @@ function isPlausibleDomain(domain: string): boolean {
 	return true;
 }
 
-/** Unicode controls and bidirectional overrides cannot be part of a real domain. */
+/** Unicode controls, spaces, zero-width and bidirectional marks cannot be part of a real address. */
 function isForbiddenUnicode(code: number): boolean {
-	return (code >= 0x80 && code <= 0x9f) || (code >= 0x200b && code <= 0x200f) || (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069) || code === 0xfeff;
+	return (
+		(code >= 0x80 && code <= 0xa0) || // C1 controls and the no-break space
+		code === 0x1680 ||
+		(code >= 0x2000 && code <= 0x200f) || // Unicode spaces, zero-width and direction marks
+		(code >= 0x2028 && code <= 0x202f) || // line/paragraph separators, bidi embeddings and overrides, narrow space
+		(code >= 0x205f && code <= 0x206f) || // medium space, word joiner, invisible operators, bidi isolates
+		code === 0x3000 ||
+		code === 0xfeff
+	);
 }
 
 /**
