@@ -42,23 +42,43 @@ export class FakeClock implements Clock {
 	async advanceTo(target: number): Promise<void> {
 		await settle();
 		for (;;) {
-			let nextId = -1;
-			let nextAt = Infinity;
-			for (const [id, timer] of this.timers) {
-				if (timer.at <= target && timer.at < nextAt) {
-					nextAt = timer.at;
-					nextId = id;
-				}
-			}
-			if (nextId === -1) break;
-			const timer = this.timers.get(nextId)!;
-			this.timers.delete(nextId);
-			this.time = Math.max(this.time, timer.at);
-			timer.callback();
+			const next = this.nextTimerAt();
+			if (next === undefined || next > target) break;
+			this.setTime(next);
+			this.fireOneDue();
 			await settle();
 		}
-		this.time = Math.max(this.time, target);
+		this.setTime(target);
 		await settle();
+	}
+
+	/** When the earliest timer is due, if any. */
+	nextTimerAt(): number | undefined {
+		let next: number | undefined;
+		for (const timer of this.timers.values()) if (next === undefined || timer.at < next) next = timer.at;
+		return next;
+	}
+
+	/** Moves time forward (never back) to `time`, firing nothing. */
+	setTime(time: number): void {
+		this.time = Math.max(this.time, time);
+	}
+
+	/** Fires the earliest timer due by now, if any; returns whether one fired. */
+	fireOneDue(): boolean {
+		let nextId = -1;
+		let nextAt = Infinity;
+		for (const [id, timer] of this.timers) {
+			if (timer.at <= this.time && timer.at < nextAt) {
+				nextAt = timer.at;
+				nextId = id;
+			}
+		}
+		if (nextId === -1) return false;
+		const timer = this.timers.get(nextId) as { callback: () => void };
+		this.timers.delete(nextId);
+		timer.callback();
+		return true;
 	}
 }
 

@@ -21,7 +21,6 @@ import {
 } from 'n8n-workflow';
 
 import { TikTokClient } from '../../nodes/shared/transport/client';
-import type { Clock } from '../../nodes/TikTokBatchSync/engine/clock';
 import { chain, outputOf, registerNodeType, runWorkflow, type CredentialFixtures } from '../harness/n8n';
 import { DEMO, type TikTokLocal } from '../tiktok-local/server';
 
@@ -70,58 +69,10 @@ export function watchUnhandled(): { seen: unknown[]; stop: () => void } {
 // Manual clock + in-flight tracking: the engine on a fake timeline, its requests over real HTTP
 // ---------------------------------------------------------------------------------------------------------------
 
-/** A clock that moves only when told to. Unlike test/engine's FakeClock it tells when its next timer is due. */
-export class ManualClock implements Clock {
-	private time: number;
-	private nextId = 1;
-	private readonly timers = new Map<number, { at: number; callback: () => void }>();
+/** A clock that moves only when told to (and tells when its next timer is due): the engine tests' fake clock. */
+import { FakeClock as ManualClock } from '../engine/helpers';
 
-	constructor(start = T0) {
-		this.time = start;
-	}
-
-	now(): number {
-		return this.time;
-	}
-
-	setTimeout(callback: () => void, delayMs: number): unknown {
-		const id = this.nextId++;
-		this.timers.set(id, { at: this.time + Math.max(0, delayMs), callback });
-		return id;
-	}
-
-	clearTimeout(handle: unknown): void {
-		this.timers.delete(handle as number);
-	}
-
-	nextTimerAt(): number | undefined {
-		let next: number | undefined;
-		for (const timer of this.timers.values()) if (next === undefined || timer.at < next) next = timer.at;
-		return next;
-	}
-
-	/** Moves time forward (never back) to `time`, firing nothing. */
-	setTime(time: number): void {
-		this.time = Math.max(this.time, time);
-	}
-
-	/** Fires the earliest timer due by now, if any; returns whether one fired. */
-	fireOneDue(): boolean {
-		let nextId = -1;
-		let nextAt = Infinity;
-		for (const [id, timer] of this.timers) {
-			if (timer.at <= this.time && timer.at < nextAt) {
-				nextAt = timer.at;
-				nextId = id;
-			}
-		}
-		if (nextId === -1) return false;
-		const timer = this.timers.get(nextId) as { callback: () => void };
-		this.timers.delete(nextId);
-		timer.callback();
-		return true;
-	}
-}
+export { ManualClock };
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
