@@ -34,9 +34,9 @@ function registry(): Registry {
 	return found;
 }
 
-// Requests leave evenly spaced but can arrive bunched by network jitter; a 2.5% longer interval keeps TikTok's
-// sliding-second count under the limit even then.
-const PACING_INTERVAL_MS = 1025;
+// Requests leave evenly spaced but can arrive bunched (network jitter, a busy event loop on either side); a 5% longer
+// interval keeps TikTok's sliding-second count under the limit even then.
+const PACING_INTERVAL_MS = 1050;
 
 function newBucket(requestsPerSecond: number, parentBucket?: TokenBucket): TokenBucket {
 	const bucket = new TokenBucket({ bucketSize: 1, tokensPerInterval: requestsPerSecond, interval: PACING_INTERVAL_MS, parentBucket });
