@@ -14,14 +14,15 @@
  * N8N_TIKTOK_CACHE (provisioning cache), N8N_E2E_MAJOR (1|2).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, watch, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, watch, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
-import { N8nClient, N8nHttpError, type OwnerAccount, type WorkflowInput } from '../test/e2e/lib/client';
+import { N8nClient, N8nHttpError, type OwnerAccount } from '../test/e2e/lib/client';
+import { EXAMPLES_DIR, exampleFiles, readExample, useCredential } from '../test/e2e/lib/examples';
 import { startN8n, type N8nInstance } from '../test/e2e/lib/n8n';
 import { freePort } from '../test/e2e/lib/net';
-import { linkPackage, PACKAGE_NAME } from '../test/e2e/lib/package';
+import { linkPackage } from '../test/e2e/lib/package';
 import { PROVISION_SCRIPT, REPO_DIR, type N8nMajor } from '../test/e2e/lib/runtime';
 import { startTikTok, tikTokApiCredentialData, type TikTokLocal } from '../test/e2e/lib/tiktok';
 
@@ -176,23 +177,11 @@ async function ensureCredential(client: N8nClient, state: DevState, tiktokUrl: s
 }
 
 async function importExamples(client: N8nClient, state: DevState, credentialId: string): Promise<void> {
-	const dir = join(REPO_DIR, 'examples');
-	if (!existsSync(dir)) return;
-	for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+	if (!existsSync(EXAMPLES_DIR)) return;
+	for (const file of exampleFiles()) {
 		if (state.workflows[file]) continue;
-		const workflow = JSON.parse(readFileSync(join(dir, file), 'utf8')) as WorkflowInput;
-		for (const node of workflow.nodes ?? []) {
-			// point every TikTok credential reference at the dev credential
-			for (const type of Object.keys(node.credentials ?? {})) {
-				if (type.startsWith('tikTok')) {
-					delete node.credentials![type];
-					node.credentials![DEV_CREDENTIAL.type] = { id: credentialId, name: DEV_CREDENTIAL.name };
-				}
-			}
-			if (node.type.startsWith(`${PACKAGE_NAME}.`) && node.parameters && 'authentication' in node.parameters) {
-				node.parameters.authentication = 'accessToken';
-			}
-		}
+		// every TikTok credential reference → the dev credential (shared with the e2e suite: test/e2e/lib/examples.ts)
+		const workflow = useCredential(readExample(file), { ...DEV_CREDENTIAL, id: credentialId });
 		try {
 			const created = await client.createWorkflow(workflow);
 			state.workflows[file] = created.id;

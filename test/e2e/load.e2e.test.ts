@@ -5,7 +5,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
+import { exampleFiles, importExample } from './lib/examples';
 import { useSharedN8n, type SharedN8n } from './lib/shared';
+import { tikTokApiCredentialData } from './lib/tiktok';
 
 const PACKAGE = 'n8n-nodes-tiktok-audience-sync';
 const NODE_TYPES = [`${PACKAGE}.tikTokAudience`, `${PACKAGE}.tikTokBatchSync`];
@@ -45,6 +47,38 @@ describe(`package loads in n8n (N8N_E2E_MAJOR=${process.env.N8N_E2E_MAJOR ?? '2'
 	it('registers both credential types', async () => {
 		const names = (await shared.client.getCredentialTypes()).map((type) => type.name);
 		expect(names).toEqual(expect.arrayContaining(CREDENTIAL_TYPES));
+	});
+
+	it('imports every examples/*.json, with only node types this n8n knows, pointed at a credential', async () => {
+		const { client } = shared;
+		const files = exampleFiles();
+		expect(files.length).toBeGreaterThanOrEqual(2);
+		const known = new Map<string, Array<number | number[]>>();
+		for (const type of await client.getNodeTypes()) known.set(type.name, [...(known.get(type.name) ?? []), type.version]);
+		// never contacted: the examples are only imported here
+		const credential = await client.createCredential({
+			name: 'load: TikTok (examples)',
+			type: 'tikTokBusinessApi',
+			data: tikTokApiCredentialData('http://127.0.0.1:9'),
+		});
+		for (const file of files) {
+			const { workflow: created, input } = await importExample(client, file, { id: credential.id, name: credential.name, type: 'tikTokBusinessApi' });
+			const stored = await client.getWorkflow(created.id);
+			expect({ file, nodes: stored.nodes.length }).toEqual({ file, nodes: input.nodes.length });
+			for (const node of stored.nodes) {
+				const versions = (known.get(node.type) ?? []).flat();
+				expect({ file, node: node.name, type: node.type, known: versions.includes(node.typeVersion) }).toEqual({
+					file,
+					node: node.name,
+					type: node.type,
+					known: true,
+				});
+				if (node.type.startsWith(`${PACKAGE}.`)) {
+					expect(node.credentials).toEqual({ tikTokBusinessApi: { id: credential.id, name: credential.name } });
+				}
+			}
+			expect(stored.nodes.some((node) => node.type.startsWith(`${PACKAGE}.`))).toBe(true);
+		}
 	});
 
 	it('logged no load errors for the package', () => {

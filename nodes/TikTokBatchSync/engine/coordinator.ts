@@ -189,7 +189,9 @@ export class SyncCoordinator {
 		this.pump(scope);
 		for (;;) {
 			if (scope.disposed) return;
-			const inProgress = [...scope.ready, ...scope.sending].filter((chunk) => chunk.serial < existingBefore);
+			// chunks held by a rate-limit pause count as rescheduled (see pump)
+			const held = this.clock.now() < scope.holdUntil;
+			const inProgress = [...(held ? [] : scope.ready), ...scope.sending].filter((chunk) => chunk.serial < existingBefore);
 			if (inProgress.length === 0) return;
 			await Promise.all(inProgress.map((chunk) => chunk.whenSettled()));
 		}
@@ -386,6 +388,9 @@ export class SyncCoordinator {
 		const now = this.clock.now();
 		while (scope.sending.size < this.maxInFlight && scope.ready.length > 0) {
 			if (now < scope.holdUntil) {
+				// Held by a rate-limit pause (60 s up to 15 min): these users are scheduled, they go when it ends.
+				// Runs waiting for delivery return now with them pending rather than wait out the pause.
+				for (const held of scope.ready) held.markSettled();
 				this.armHold(scope, now);
 				return;
 			}

@@ -130,6 +130,15 @@ export interface OAuth2ConnectResult {
 
 const TERMINAL_STATUSES: ExecutionStatus[] = ['success', 'error', 'canceled', 'crashed'];
 
+/**
+ * Finished, and (when data was asked for) with its run data written: n8n 1.x writes the status and the run data in
+ * two separate updates, so a poll can see "success" without data for a moment.
+ */
+function isFinished(execution: Execution, withData: boolean): boolean {
+	if (!TERMINAL_STATUSES.includes(execution.status)) return false;
+	return !withData || execution.status === 'crashed' || execution.data?.resultData?.runData !== undefined;
+}
+
 export class N8nClient {
 	/** Session cookie (n8n-auth=…) for /rest and /types; set by setupOwner() / login(). */
 	cookie: string | undefined;
@@ -337,7 +346,7 @@ export class N8nClient {
 				// 404 right after start, before the execution row is written
 				if (!(error instanceof N8nHttpError && error.status === 404)) throw error;
 			}
-			if (execution && TERMINAL_STATUSES.includes(execution.status)) return execution;
+			if (execution && isFinished(execution, opts.includeData ?? true)) return execution;
 			if (Date.now() > deadline) {
 				throw new Error(`execution ${executionId} did not finish within ${opts.timeoutMs ?? 120_000} ms (status ${execution?.status})`);
 			}
@@ -364,16 +373,36 @@ export class N8nClient {
 		return result.data;
 	}
 
-	/** Wait until a workflow has at least `count` finished executions (e.g. after webhook calls or a trigger). */
+	/** Every execution matching the filter (newest first), following the public API's cursor (pages of 250 at most). */
+	async listAllExecutions(filter: { workflowId?: string; status?: 'success' | 'error' | 'waiting' | 'canceled' | 'running'; includeData?: boolean } = {}): Promise<Execution[]> {
+		const all: Execution[] = [];
+		let cursor: string | undefined;
+		do {
+			const query = new URLSearchParams({ limit: '250' });
+			if (filter.workflowId) query.set('workflowId', filter.workflowId);
+			if (filter.status) query.set('status', filter.status);
+			if (filter.includeData) query.set('includeData', 'true');
+			if (cursor) query.set('cursor', cursor);
+			const page = await this.api<{ data: Execution[]; nextCursor?: string | null }>('GET', `/executions?${query}`);
+			all.push(...page.data);
+			cursor = page.nextCursor ?? undefined;
+		} while (cursor);
+		return all;
+	}
+
+	/**
+	 * Wait until a workflow has at least `count` finished executions (e.g. after webhook calls or a trigger), counting
+	 * only those `where` accepts (e.g. `e.mode === 'webhook'`); returns those.
+	 */
 	async waitForExecutions(
 		workflowId: string,
 		count: number,
-		opts: { timeoutMs?: number; includeData?: boolean } = {},
+		opts: { timeoutMs?: number; includeData?: boolean; where?: (execution: Execution) => boolean } = {},
 	): Promise<Execution[]> {
 		const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
 		for (;;) {
-			const executions = (await this.listExecutions({ workflowId, includeData: opts.includeData })).filter((e) =>
-				TERMINAL_STATUSES.includes(e.status),
+			const executions = (await this.listAllExecutions({ workflowId, includeData: opts.includeData })).filter((e) =>
+				isFinished(e, opts.includeData ?? false) && (opts.where?.(e) ?? true),
 			);
 			if (executions.length >= count) return executions;
 			if (Date.now() > deadline) throw new Error(`workflow ${workflowId} has ${executions.length}/${count} finished executions`);
@@ -413,6 +442,23 @@ export class N8nClient {
 			const response = await this.callWebhook(path, opts);
 			if (response.status !== 404 || Date.now() > deadline) return response;
 			await sleep(250);
+		}
+	}
+
+	/**
+	 * Wait until the production webhook `path` is registered for `method`, without triggering it: a request with
+	 * another method answers 404 "This webhook is not registered for GET requests. Did you mean to make a POST
+	 * request?" once the path exists, and "The requested webhook … is not registered." before (1.x and 2.x).
+	 */
+	async waitForWebhookRegistered(path: string, opts: { method?: string; timeoutMs?: number } = {}): Promise<void> {
+		const method = (opts.method ?? 'POST').toUpperCase();
+		const probe = method === 'GET' ? 'DELETE' : 'GET';
+		const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+		for (;;) {
+			const response = await this.callWebhook(path, { method: probe, timeoutMs: 10_000 });
+			if (response.status !== 404 || new RegExp(`make an? [A-Z, ]*\\b${method}\\b`).test(response.text)) return;
+			if (Date.now() > deadline) throw new Error(`webhook ${method} ${path} was not registered within ${opts.timeoutMs ?? 15_000} ms: ${response.text}`);
+			await sleep(200);
 		}
 	}
 

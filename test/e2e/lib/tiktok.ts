@@ -7,11 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 import { DEMO as DEMO_APP } from '../../tiktok-local/seed';
-import type { TikTokLocal, TikTokLocalOptions } from '../../tiktok-local/server';
+import type { TikTokLocal, TikTokLocalOptions, TikTokLocalStats } from '../../tiktok-local/server';
 import { sleep } from './net';
 import { REPO_DIR } from './runtime';
 
-export type { TikTokLocal, TikTokLocalOptions } from '../../tiktok-local/server';
+export type { TikTokLocal, TikTokLocalOptions, TikTokLocalStats } from '../../tiktok-local/server';
 export { DEMO, OTHER } from '../../tiktok-local/seed';
 
 /** In process: resolves once it listens on 127.0.0.1 (port 0 = a free one). Close it with `close()`. */
@@ -40,7 +40,7 @@ export class TikTokControl {
 		return this.call<{ ok: boolean }>('GET', 'health');
 	}
 	stats() {
-		return this.call('GET', 'stats');
+		return this.call<TikTokLocalStats>('GET', 'stats');
 	}
 	reset() {
 		return this.call('POST', 'reset');
