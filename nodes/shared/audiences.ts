@@ -64,6 +64,14 @@ async function stillExists(client: TikTokClient, advertiserId: string, audienceI
 	}
 }
 
+/** How long a name → audience lookup is trusted without asking TikTok again (user syncs resolve it every run). */
+export const RESOLVED_AUDIENCE_TTL_MS = 10 * 60_000;
+
+interface Remembered {
+	audienceId: string;
+	at: number;
+}
+
 export interface EnsuredAudience {
 	audienceId: string;
 	name: string;
@@ -73,12 +81,16 @@ export interface EnsuredAudience {
 /**
  * The audience with this name in the ad account: reused when it exists (unless `reuseExisting` is false), else
  * created. Serialised per (ad account, name) within the process, and remembered, so racing runs make one audience.
+ * With `trustRecent`, an audience resolved in the last 10 minutes is returned without listing the ad account again
+ * (user syncs by name resolve on every run; TikTok's rate budget is better spent on mappings). Callers forget an
+ * audience (forgetAudience) when TikTok says it is gone.
  */
 export async function ensureAudience(
 	client: TikTokClient,
 	advertiserId: string,
 	name: string,
 	reuseExisting = true,
+	trustRecent = false,
 ): Promise<EnsuredAudience> {
 	const tiktokName = tiktokAudienceName(name);
 	if (!reuseExisting) {
@@ -86,23 +98,29 @@ export async function ensureAudience(
 	}
 	const key = `${client.baseUrl}\u0000${advertiserId}\u0000${tiktokName}`;
 	const locks = processMap<Promise<unknown>>(LOCKS_KEY);
-	const created = processMap<string>(CREATED_KEY);
+	const created = processMap<Remembered>(CREATED_KEY);
+	const remember = (audienceId: string) => created.set(key, { audienceId, at: Date.now() });
 	const previous = locks.get(key) ?? Promise.resolve();
 	const run = previous.catch(() => undefined).then(async (): Promise<EnsuredAudience> => {
+		const recent = created.get(key);
+		if (trustRecent && recent && Date.now() - recent.at < RESOLVED_AUDIENCE_TTL_MS) {
+			return { audienceId: recent.audienceId, name: tiktokName, created: false };
+		}
 		const existing = await findAudienceByName(client, advertiserId, tiktokName);
 		if (existing) {
-			created.set(key, existing.audience_id);
+			remember(existing.audience_id);
 			return { audienceId: existing.audience_id, name: tiktokName, created: false };
 		}
 		// Just created by this process but not listed yet (TikTok lists are not always immediate): reuse it only
 		// while TikTok still knows it, so an audience deleted in TikTok is not reused forever.
 		const remembered = created.get(key);
-		if (remembered && (await stillExists(client, advertiserId, remembered))) {
-			return { audienceId: remembered, name: tiktokName, created: false };
+		if (remembered && (await stillExists(client, advertiserId, remembered.audienceId))) {
+			remember(remembered.audienceId);
+			return { audienceId: remembered.audienceId, name: tiktokName, created: false };
 		}
 		created.delete(key);
 		const audienceId = await client.createSegmentAudience(advertiserId, tiktokName);
-		created.set(key, audienceId);
+		remember(audienceId);
 		return { audienceId, name: tiktokName, created: true };
 	});
 	locks.set(key, run);
@@ -115,6 +133,13 @@ export async function ensureAudience(
 
 /** Forget a remembered audience (after it was deleted). */
 export function forgetAudience(baseUrl: string, advertiserId: string, audienceId: string): void {
-	const created = processMap<string>(CREATED_KEY);
-	for (const [key, id] of created) if (id === audienceId && key.startsWith(`${baseUrl}\u0000${advertiserId}\u0000`)) created.delete(key);
+	const created = processMap<Remembered>(CREATED_KEY);
+	for (const [key, remembered] of created) {
+		if (remembered.audienceId === audienceId && key.startsWith(`${baseUrl}\u0000${advertiserId}\u0000`)) created.delete(key);
+	}
+}
+
+/** Forget every remembered audience (tests: the local TikTok API is reset between them). */
+export function resetAudienceMemory(): void {
+	processMap<Remembered>(CREATED_KEY).clear();
 }

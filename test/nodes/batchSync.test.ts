@@ -3,6 +3,7 @@ import type { IDataObject, INode, IRun } from 'n8n-workflow';
 import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { resetAudienceMemory } from '../../nodes/shared/audiences';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
 import { DEMO, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
@@ -101,6 +102,7 @@ beforeEach(() => {
 	getCoordinator().reset();
 	local.reset();
 	resetPacers();
+	resetAudienceMemory();
 });
 
 it('50 concurrent executions with 20,000 distinct users: every user lands, in few requests, and metrics add up', async () => {
@@ -241,4 +243,22 @@ it('an option out of range is a clear error naming the option, and nothing is se
 		/Invalid option value\. Users per Request: .*10000/,
 	);
 	expect(local.stats().byPath['segment/mapping/'] ?? 0).toBe(0);
+});
+
+it('"by name" resolves the audience once per 10 minutes, and again after TikTok says it is gone', async () => {
+	const parameters = { ...syncParameters(''), audienceSelection: 'byName', audienceName: 'cached', options: { windowSeconds: 0 } };
+	const first = await execute(parameters, [{ email: 'a@example.com' }]);
+	for (let i = 0; i < 5; i++) await execute(parameters, [{ email: `b${i}@example.com` }]);
+	// One lookup (list) for six runs: the rate budget goes to the mappings.
+	expect(local.stats().byPath['dmp/custom_audience/list/']).toBe(1);
+	const audienceId = String(first.metrics.audienceId);
+	expect(local.memberCount(audienceId)).toBe(6);
+
+	local.deleteAudience(audienceId);
+	const failed = await execute(parameters, [{ email: 'c@example.com' }]);
+	expect(failed.metrics).toMatchObject({ errored: 1, audienceId });
+	const recreated = await execute(parameters, [{ email: 'd@example.com' }]);
+	expect(recreated.metrics).toMatchObject({ synced: 1 });
+	expect(recreated.metrics.audienceId).not.toBe(audienceId);
+	expect(local.memberCount(String(recreated.metrics.audienceId))).toBe(1);
 });

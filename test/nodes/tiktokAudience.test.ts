@@ -3,6 +3,7 @@ import type { IDataObject, INode } from 'n8n-workflow';
 import { TikTokBusinessApi } from '../../credentials/TikTokBusinessApi.credentials';
 import { TikTokBusinessOAuth2Api } from '../../credentials/TikTokBusinessOAuth2Api.credentials';
 import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { resetAudienceMemory } from '../../nodes/shared/audiences';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { TikTokAudience } from '../../nodes/TikTokAudience/TikTokAudience.node';
 import { chain, itemsNode, loadOptionsContext, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
@@ -67,6 +68,7 @@ afterAll(async () => {
 beforeEach(() => {
 	local.reset();
 	resetPacers();
+	resetAudienceMemory();
 });
 
 describe('Audience resource', () => {

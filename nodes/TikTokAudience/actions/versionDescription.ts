@@ -10,7 +10,7 @@ export const versionDescription: INodeTypeDescription = {
 	icon: { light: 'file:tiktok.svg', dark: 'file:tiktok.dark.svg' },
 	group: ['output'],
 	version: 1,
-	subtitle: '={{ $parameter["operation"] + ": " + $parameter["resource"] }}',
+	subtitle: '={{ $parameter["resource"] + ": " + $parameter["operation"] }}',
 	description: 'Create TikTok custom audiences and add or remove users, matched on hashed email, phone or device IDs',
 	defaults: { name: 'TikTok Audience' },
 	usableAsTool: true,

@@ -1,7 +1,9 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
 import { getConnection } from '../../shared/connection';
-import { appKeyFor, TikTokClient, type TikTokConnection } from '../../shared/transport/client';
+import { forgetAudience } from '../../shared/audiences';
+import { appKeyFor, normaliseBaseUrl, TikTokClient, type TikTokConnection } from '../../shared/transport/client';
+import { isTikTokApiError } from '../../shared/transport/errors';
 import { pacerFor, type RequestPacer } from '../../shared/transport/rateLimit';
 import type { MappingRequest } from '../../shared/transport/types';
 import type { Counters, SendMapping } from '../engine';
@@ -23,9 +25,25 @@ export async function buildSender(context: IExecuteFunctions, callerKey: string,
 	return {
 		connection,
 		client: new TikTokClient(connection),
-		send: async (request: MappingRequest) => await mappingClient.segmentMapping(request),
+		send: async (request: MappingRequest) => {
+			try {
+				await mappingClient.segmentMapping(request);
+			} catch (error) {
+				// TikTok no longer knows the audience: the next run must look its name up again, not reuse the ID.
+				if (isTikTokApiError(error) && error.errorClass === 'permanent') forgetAudiencesOf(connection, request);
+				throw error;
+			}
+		},
 		pacer: pacerFor(appKeyFor(connection), { callerKey, requestsPerSecond }),
 	};
+}
+
+function forgetAudiencesOf(connection: TikTokConnection, request: MappingRequest): void {
+	const baseUrl = normaliseBaseUrl(connection.baseUrl);
+	const slot = request.batchData[0]?.find((candidate) => 'audience_ids' in candidate) as { audience_ids?: string[] } | undefined;
+	for (const audienceId of slot?.audience_ids ?? []) {
+		for (const advertiserId of request.advertiserIds) forgetAudience(baseUrl, advertiserId, audienceId);
+	}
 }
 
 export function countersJson(counters: Counters): IDataObject {

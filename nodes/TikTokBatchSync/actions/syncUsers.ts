@@ -90,7 +90,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	try {
 		audienceId =
 			selection === 'byName'
-				? (await ensureAudience(sender.client, advertiserId, String(this.getNodeParameter('audienceName', 0, '')))).audienceId
+				? (await ensureAudience(sender.client, advertiserId, String(this.getNodeParameter('audienceName', 0, '')), true, true)).audienceId
 				: String(this.getNodeParameter('audienceId', 0, '', { extractValue: true }) ?? '').trim();
 	} catch (error) {
 		throw toNodeError(node, error);

@@ -6,7 +6,7 @@ import {
 	type INodeProperties,
 } from 'n8n-workflow';
 
-import { ensureAudience, MIN_TARGETABLE_AUDIENCE_SIZE } from '../../../shared/audiences';
+import { ensureAudience, forgetAudience, MIN_TARGETABLE_AUDIENCE_SIZE } from '../../../shared/audiences';
 import { describeTikTokError, toNodeError } from '../../../shared/connection';
 import {
 	advertiserProperty,
@@ -165,7 +165,7 @@ export async function executeMembership(
 		try {
 			audienceId =
 				target.audienceSelection === 'byName'
-					? (await withQuickRetries(() => ensureAudience(client, target.advertiserId, target.audienceRef))).audienceId
+					? (await withQuickRetries(() => ensureAudience(client, target.advertiserId, target.audienceRef, true, true))).audienceId
 					: target.audienceRef;
 		} catch (error) {
 			const firstItem = userList[0]?.itemIndexes[0];
@@ -186,6 +186,8 @@ export async function executeMembership(
 				);
 				for (const user of chunk) for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { status: 'synced', audienceId });
 			} catch (error) {
+				// TikTok no longer knows the audience: a later run by name must look it up again, not reuse the ID.
+				if (isTikTokApiError(error) && error.errorClass === 'permanent') forgetAudience(client.baseUrl, target.advertiserId, audienceId);
 				const nodeError = toNodeError(this.getNode(), error, chunk[0].itemIndexes[0]);
 				if (!this.continueOnFail()) throw nodeError;
 				const reason = isTikTokApiError(error) ? describeTikTokError(error) : nodeError.message;
