@@ -1,7 +1,7 @@
 import { TikTokClient, normaliseBaseUrl, serialiseQuery, type TikTokConnection } from '../nodes/shared/transport/client';
 import { classifyFailure, TikTokApiError } from '../nodes/shared/transport/errors';
-import { resetPacers } from '../nodes/shared/transport/rateLimit';
-import { DEMO, startTikTokLocal, type TikTokLocal } from './tiktok-local/server';
+import { DEMO, type TikTokLocal } from './tiktok-local/server';
+import { useLocalTikTok } from './harness/localTikTok';
 
 const US = DEMO.advertisers[0].id;
 const noPacing = { acquire: async () => undefined };
@@ -26,18 +26,7 @@ function hex(length: number, seed: number): string {
 	return seed.toString(16).padStart(length, '0').slice(-length);
 }
 
-beforeAll(async () => {
-	local = await startTikTokLocal();
-});
-
-afterAll(async () => {
-	await local.close();
-});
-
-beforeEach(() => {
-	local.reset();
-	resetPacers();
-});
+useLocalTikTok((started) => (local = started));
 
 describe('requests and the envelope', () => {
 	it('reads user info with the demo token', async () => {

@@ -3,10 +3,10 @@ import type { IDataObject, INode, IRun } from 'n8n-workflow';
 import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { digestHex } from '../../nodes/shared/identifiers/hash';
-import { resetAudienceMemory } from '../../nodes/shared/audiences';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
-import { DEMO, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
+import { DEMO, type TikTokLocal } from '../tiktok-local/server';
+import { useLocalTikTok } from '../harness/localTikTok';
 
 const TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokBatchSync';
 const US = DEMO.advertisers[0].id;
@@ -89,21 +89,7 @@ function expectInvariant(counters: IDataObject): void {
 	);
 }
 
-beforeAll(async () => {
-	local = await startTikTokLocal();
-});
-
-afterAll(async () => {
-	getCoordinator().reset();
-	await local.close();
-});
-
-beforeEach(() => {
-	getCoordinator().reset();
-	local.reset();
-	resetPacers();
-	resetAudienceMemory();
-});
+useLocalTikTok((started) => (local = started));
 
 it('50 concurrent executions with 20,000 distinct users: every user lands, in few requests, and metrics add up', async () => {
 	const audienceId = await createAudience('concurrent');

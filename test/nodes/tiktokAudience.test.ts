@@ -3,11 +3,10 @@ import type { IDataObject, INode } from 'n8n-workflow';
 import { TikTokBusinessApi } from '../../credentials/TikTokBusinessApi.credentials';
 import { TikTokBusinessOAuth2Api } from '../../credentials/TikTokBusinessOAuth2Api.credentials';
 import { digestHex } from '../../nodes/shared/identifiers/hash';
-import { resetAudienceMemory } from '../../nodes/shared/audiences';
-import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { TikTokAudience } from '../../nodes/TikTokAudience/TikTokAudience.node';
 import { chain, itemsNode, loadOptionsContext, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
-import { DEMO, OTHER, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
+import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';
+import { useLocalTikTok } from '../harness/localTikTok';
 
 const TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokAudience';
 const US = DEMO.advertisers[0].id;
@@ -57,19 +56,7 @@ function outputJson(run: Awaited<ReturnType<typeof runNode>>, name = 'TikTok Aud
 	return outputOf(run, name).map((item) => item.json);
 }
 
-beforeAll(async () => {
-	local = await startTikTokLocal();
-});
-
-afterAll(async () => {
-	await local.close();
-});
-
-beforeEach(() => {
-	local.reset();
-	resetPacers();
-	resetAudienceMemory();
-});
+useLocalTikTok((started) => (local = started));
 
 describe('Audience resource', () => {
 	it('create reuses the audience of the same name: 20 concurrent runs make one audience', async () => {

@@ -7,9 +7,7 @@
  */
 import type { IDataObject } from 'n8n-workflow';
 
-import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
-import { resetPacers } from '../../nodes/shared/transport/rateLimit';
-import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
+import { type TikTokLocal } from '../tiktok-local/server';
 import {
 	addParameters,
 	audienceNode,
@@ -21,6 +19,7 @@ import {
 	watchUnhandled,
 } from './helpers';
 import { expectedAudience, HOSTILE_CATEGORY_COUNT, hostileRecords, type HostileRecord } from './hostileRecords';
+import { useLocalTikTok } from '../harness/localTikTok';
 
 const ALL_FIELDS = ['email', 'phone', 'idfa', 'aaid'];
 const RECORDS = hostileRecords(10_000);
@@ -69,19 +68,9 @@ function expectAudience(audienceId: string, received: number): void {
 	expect(received).toBe(EXPECTED.distinctUsers);
 }
 
-beforeAll(async () => {
-	local = await startTikTokLocal();
-});
-
-afterAll(async () => {
-	getCoordinator().reset();
-	await local.close();
-});
+useLocalTikTok((started) => (local = started));
 
 beforeEach(() => {
-	local.reset();
-	resetPacers();
-	getCoordinator().reset();
 	unhandled = watchUnhandled();
 });
 

@@ -9,9 +9,8 @@ import { decodeGroupIds, parseJournal } from '../../nodes/TikTokBatchSync/engine
 import { adviceFor } from '../../nodes/shared/connection';
 import { digestHex } from '../../nodes/shared/identifiers/hash';
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
-import { MAX_AUDIENCES_PER_ADVERTISER, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
+import { MAX_AUDIENCES_PER_ADVERTISER, type TikTokLocal } from '../tiktok-local/server';
 import {
 	addParameters,
 	audienceNode,
@@ -30,25 +29,16 @@ import {
 	watchUnhandled,
 	type NodeRun,
 } from './helpers';
+import { useLocalTikTok } from '../harness/localTikTok';
 
 let local: TikTokLocal;
 let unhandled: ReturnType<typeof watchUnhandled>;
 
 const memberOf = (email: string) => `EMAIL_SHA256:${digestHex('sha256', email)}`;
 
-beforeAll(async () => {
-	local = await startTikTokLocal();
-});
-
-afterAll(async () => {
-	getCoordinator().reset();
-	await local.close();
-});
+useLocalTikTok((started) => (local = started));
 
 beforeEach(() => {
-	local.reset();
-	resetPacers();
-	getCoordinator().reset();
 	unhandled = watchUnhandled();
 });
 

@@ -10,9 +10,8 @@ import { TikTokBatchSync } from '../../nodes/TikTokBatchSync/TikTokBatchSync.nod
 import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { TikTokClient } from '../../nodes/shared/transport/client';
-import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import type { CredentialFixtures } from '../harness/n8n';
-import { DEMO, OTHER, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
+import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';
 import {
 	accessTokenCredentials,
 	addParameters,
@@ -28,6 +27,7 @@ import {
 	syncParameters,
 	type NodeRun,
 } from './helpers';
+import { useLocalTikTok } from '../harness/localTikTok';
 
 // ---- the personal data -------------------------------------------------------------------------------------------
 
@@ -120,20 +120,7 @@ function surfacesOf(label: string, run: NodeRun, kind: 'batch' | 'audience'): Su
 
 let local: TikTokLocal;
 
-beforeAll(async () => {
-	local = await startTikTokLocal();
-});
-
-afterAll(async () => {
-	getCoordinator().reset();
-	await local.close();
-});
-
-beforeEach(() => {
-	local.reset();
-	resetPacers();
-	getCoordinator().reset();
-});
+useLocalTikTok((started) => (local = started));
 
 afterEach(() => getCoordinator().reset());
 
