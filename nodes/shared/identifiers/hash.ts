@@ -50,7 +50,8 @@ export function idTypeFor(field: MatchField, deviceIdHash: DeviceIdHash = 'sha25
 export function hashIdentifier(field: MatchField, raw: unknown, options: IdentifierOptions = {}): HashedIdentifier {
 	const algorithm: 'sha256' | 'md5' = field === 'idfa' || field === 'aaid' ? (options.deviceIdHash ?? 'sha256') : 'sha256';
 	const hashLength = algorithm === 'md5' ? 32 : 64;
-	if (typeof raw === 'string' && !isEmpty(raw)) {
+	// Trimming only shortens: a value shorter than a hash cannot be one (and is not trimmed for nothing).
+	if (typeof raw === 'string' && raw.length >= hashLength && !isEmpty(raw)) {
 		const trimmed = raw.trim();
 		if (isHexOfLength(trimmed, hashLength)) return { hash: trimmed.toLowerCase() };
 	}
@@ -106,6 +107,7 @@ export function hashUser(
 
 /** A stable key for one user's hashed identifiers: two rows with the same hashes are the same user. */
 export function dedupeKey(ids: Array<string | undefined>): string {
+	if (ids.length === 1) return ids[0] ?? ''; // one field: the hash itself, no new string
 	return ids.map((id) => id ?? '').join('|');
 }
 

@@ -31,7 +31,28 @@ function asText(raw: unknown): string | undefined {
 }
 
 export function isEmpty(raw: unknown): boolean {
-	return raw === undefined || raw === null || (typeof raw === 'string' && raw.trim() === '');
+	if (typeof raw !== 'string') return raw === undefined || raw === null;
+	// The same answer as raw.trim() === '' without the copy: a visible ASCII character means not empty and ASCII
+	// spaces are skipped; anything else (Unicode spaces, controls) is left to trim() itself.
+	for (let i = 0; i < raw.length; i++) {
+		const code = raw.charCodeAt(i);
+		if (code > 32 && code < 127) return false;
+		if (!isAsciiSpace(code)) return raw.trim() === '';
+	}
+	return true;
+}
+
+/** `text` without its dots; slices instead of split('.').join(''), which costs several times more per email. */
+function withoutDots(text: string): string {
+	let dot = text.indexOf('.');
+	if (dot === -1) return text;
+	let result = '';
+	let from = 0;
+	for (; dot !== -1; dot = text.indexOf('.', from)) {
+		result += text.slice(from, dot);
+		from = dot + 1;
+	}
+	return result + text.slice(from);
 }
 
 export function normaliseEmail(raw: unknown, mode: EmailNormalisation = 'tiktok'): Normalised {
@@ -49,10 +70,11 @@ export function normaliseEmail(raw: unknown, mode: EmailNormalisation = 'tiktok'
 	if (mode === 'tiktok') {
 		const plus = local.indexOf('+');
 		if (plus >= 0) local = local.slice(0, plus);
-		local = local.split('.').join('');
+		local = withoutDots(local);
 		if (local.length === 0) return { reason: 'email is not a valid address' };
 	}
-	return { value: `${local}@${domain}` };
+	// An unchanged local part gives back `email` itself: the same text, already flat for the hash.
+	return { value: local.length === at ? email : `${local}@${domain}` };
 }
 
 function isPlausibleLocalPart(local: string): boolean {
