@@ -80,6 +80,22 @@ describe('Batch Sync engine: retries', () => {
 		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 3, synced: 3, pending: 0 });
 	});
 
+	it('a run waiting for delivery returns at once, pending, when its full request is queued during a rate-limit pause', async () => {
+		tiktok.fail = (_request, index) => (index === 0 ? rateLimited() : undefined);
+		await submit(emailUsers(1), { waitForDelivery: true, settings: { usersPerRequest: 1, windowMs: 0 } });
+		// The scope is now held for 60 s. A full request (cut inside submit) must not make this run wait that out.
+		let settled = false;
+		const run = submit(emailUsers(3, 10), { waitForDelivery: true, settings: { usersPerRequest: 3, windowMs: 0 } }).then((result) => {
+			settled = true;
+			return result;
+		});
+		await clock.advance(SECOND);
+		expect(settled).toBe(true);
+		expect((await run).tallies).toMatchObject({ entered: 3, pending: 3 });
+		await clock.advance(10 * MINUTE);
+		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, synced: 4, pending: 0 });
+	});
+
 	it('spreads delays by ±20 % jitter around the nominal schedule', () => {
 		expect(retryDelayMs(1, false, () => 0)).toBe(4_000);
 		expect(retryDelayMs(1, false, () => 0.999999)).toBe(6_000);

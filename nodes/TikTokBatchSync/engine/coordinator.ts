@@ -141,7 +141,12 @@ export class SyncCoordinator {
 			}
 		}
 
-		if (request.waitForDelivery) await Promise.all(chunks.map((chunk) => chunk.whenSettled()));
+		if (request.waitForDelivery) {
+			// A chunk queued while a rate-limit pause holds the scope is scheduled already: its users are pending, and
+			// the run must not wait out the pause (up to 15 min).
+			const held = this.clock.now() < scope.holdUntil;
+			await Promise.all(chunks.map((chunk) => (held && chunk.state === 'queued' ? undefined : chunk.whenSettled())));
+		}
 
 		const notAccepted: UserOutcome = Object.freeze({
 			status: 'rejected',
