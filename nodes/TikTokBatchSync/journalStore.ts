@@ -1,6 +1,6 @@
 import type { IDataObject } from 'n8n-workflow';
 
-import type { SyncCoordinator } from './engine';
+import type { SyncCoordinator, SyncSettings } from './engine';
 
 /**
  * Where the Batch Sync journal lives in workflow static data: one entry per Batch Sync node of the workflow,
@@ -12,31 +12,71 @@ import type { SyncCoordinator } from './engine';
  */
 export const STATIC_DATA_KEY = 'tiktokBatchSync';
 
+/** What a Sync Users node last ran with: restoring and flushing its users must use the same. */
+export interface ScopeProfile {
+	/** The TikTok app (or token digest) whose credential the node uses. */
+	appKey: string;
+	requestsPerSecond: number;
+	settings: SyncSettings;
+}
+
 interface StoredJournals {
 	version: 1;
 	nodes: Record<string, unknown>;
+	/** Per node: the settings its journaled users are retried with (a restart must not shorten "Retry For"). */
+	profiles?: Record<string, Omit<ScopeProfile, 'appKey'>>;
 }
 
-export function scopeName(workflowId: string | undefined, nodeName: string): string {
-	return `${workflowId ?? 'unsaved'}:${nodeName}`;
+/**
+ * Manual runs get their own key: n8n never saves their static data, so they must neither restore nor overwrite
+ * the production journal of the same node.
+ */
+export function workflowKey(workflowId: string | undefined, mode: string): string {
+	const id = workflowId ?? 'unsaved';
+	return mode === 'manual' ? `${id}#manual` : id;
+}
+
+export function scopeName(workflowKeyValue: string, nodeName: string): string {
+	return `${workflowKeyValue}:${nodeName}`;
+}
+
+function stored(staticData: IDataObject): StoredJournals | undefined {
+	const value = staticData[STATIC_DATA_KEY] as StoredJournals | undefined;
+	return value && typeof value === 'object' && value.nodes && typeof value.nodes === 'object' ? value : undefined;
 }
 
 export function readJournals(staticData: IDataObject): Record<string, unknown> {
-	const stored = staticData[STATIC_DATA_KEY] as StoredJournals | undefined;
-	return stored && typeof stored === 'object' && stored.nodes && typeof stored.nodes === 'object' ? { ...stored.nodes } : {};
+	return { ...(stored(staticData)?.nodes ?? {}) };
+}
+
+export function readSavedProfiles(staticData: IDataObject): Record<string, Omit<ScopeProfile, 'appKey'>> {
+	return { ...(stored(staticData)?.profiles ?? {}) };
+}
+
+const PROFILES_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.scope-profiles');
+
+/** Profiles of the Sync Users nodes that ran in this process, by scope. */
+export function scopeProfiles(): Map<string, ScopeProfile> {
+	const holder = globalThis as unknown as Record<symbol, Map<string, ScopeProfile> | undefined>;
+	let profiles = holder[PROFILES_KEY];
+	if (!profiles) {
+		profiles = new Map();
+		holder[PROFILES_KEY] = profiles;
+	}
+	return profiles;
 }
 
 // Scopes that had users in this process, per workflow: the ones whose journal this process owns.
 const LIVE_SCOPES_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.live-scopes');
 
-export function liveNodeNames(workflowId: string | undefined): Set<string> {
+export function liveNodeNames(workflowKeyValue: string): Set<string> {
 	const holder = globalThis as unknown as Record<symbol, Map<string, Set<string>> | undefined>;
 	let byWorkflow = holder[LIVE_SCOPES_KEY];
 	if (!byWorkflow) {
 		byWorkflow = new Map();
 		holder[LIVE_SCOPES_KEY] = byWorkflow;
 	}
-	const key = workflowId ?? 'unsaved';
+	const key = workflowKeyValue;
 	let names = byWorkflow.get(key);
 	if (!names) {
 		names = new Set();
@@ -45,11 +85,22 @@ export function liveNodeNames(workflowId: string | undefined): Set<string> {
 	return names;
 }
 
-export function writeJournals(staticData: IDataObject, workflowId: string | undefined, coordinator: SyncCoordinator): void {
+export function writeJournals(staticData: IDataObject, workflowKeyValue: string, coordinator: SyncCoordinator): void {
 	const nodes = readJournals(staticData);
-	for (const nodeName of liveNodeNames(workflowId)) {
-		nodes[nodeName] = coordinator.exportJournal(scopeName(workflowId, nodeName));
+	const profiles = readSavedProfiles(staticData);
+	for (const nodeName of liveNodeNames(workflowKeyValue)) {
+		const scope = scopeName(workflowKeyValue, nodeName);
+		nodes[nodeName] = coordinator.exportJournal(scope);
+		const profile = scopeProfiles().get(scope);
+		if (profile) profiles[nodeName] = { requestsPerSecond: profile.requestsPerSecond, settings: profile.settings };
 	}
-	const stored: StoredJournals = { version: 1, nodes };
+	const stored: StoredJournals = { version: 1, nodes, profiles };
 	staticData[STATIC_DATA_KEY] = stored as unknown as IDataObject;
+}
+
+/** Forget which scopes and profiles this process has seen (tests: a fresh process between tests). */
+export function resetJournalMemory(): void {
+	scopeProfiles().clear();
+	const holder = globalThis as unknown as Record<symbol, Map<string, Set<string>> | undefined>;
+	holder[LIVE_SCOPES_KEY]?.clear();
 }

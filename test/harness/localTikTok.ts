@@ -1,11 +1,12 @@
 import { resetAudienceMemory } from '../../nodes/shared/audiences';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { resetJournalMemory } from '../../nodes/TikTokBatchSync/journalStore';
 import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 
 /**
  * One local TikTok API for a test file, and a clean slate before each test: the API back to its seed, and the
- * process-wide state of the nodes (Batch Sync coordinator, rate limiters, remembered audiences) forgotten.
+ * process-wide state of the nodes (Batch Sync coordinator and scopes, rate limiters, remembered audiences) forgotten.
  * `assign` receives the started API (jest hooks run later than the file's top-level code).
  */
 export function useLocalTikTok(assign: (local: TikTokLocal) => void): void {
@@ -23,5 +24,6 @@ export function useLocalTikTok(assign: (local: TikTokLocal) => void): void {
 		local?.reset();
 		resetPacers();
 		resetAudienceMemory();
+		resetJournalMemory();
 	});
 }

@@ -1,11 +1,11 @@
 import type { IDataObject, INode, IRun } from 'n8n-workflow';
 
 import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
-import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { digestHex } from '../../nodes/shared/identifiers/hash';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
-import { DEMO, type TikTokLocal } from '../tiktok-local/server';
+import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';
 import { useLocalTikTok } from '../harness/localTikTok';
 
 const TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokBatchSync';
@@ -247,4 +247,60 @@ it('"by name" resolves the audience once per 10 minutes, and again after TikTok 
 	expect(recreated.metrics).toMatchObject({ synced: 1 });
 	expect(recreated.metrics.audienceId).not.toBe(audienceId);
 	expect(local.memberCount(String(recreated.metrics.audienceId))).toBe(1);
+});
+
+it('Flush & Report with another TikTok app’s credential does not take over a Sync node’s pending users', async () => {
+	const audienceId = await createAudience('own credential');
+	local.revokeToken(DEMO.accessToken);
+	const first = await execute(syncParameters(audienceId, { windowSeconds: 0 }), [{ email: 'a@example.com' }]);
+	expect(first.metrics).toMatchObject({ pending: 1 });
+	const otherApp: CredentialFixtures = {
+		tikTokBusinessApi: { accessToken: OTHER.accessToken, appId: OTHER.appId, secret: OTHER.secret, environment: 'custom', baseUrl: local.url },
+	};
+	const flush = await execute({ operation: 'flush' }, [{}], first.staticData, otherApp);
+	// Sent with the other app's token, TikTok would refuse the audience for good (40001) and error the user.
+	expect(flush.metrics).toMatchObject({ pending: 1, errored: 0 });
+	local.addToken('reconnected', DEMO.appId);
+	const reconnected = await execute({ operation: 'flush' }, [{}], flush.staticData, credentials('reconnected'));
+	expect(reconnected.metrics).toMatchObject({ synced: 1, pending: 0, errored: 0 });
+});
+
+it('after a restart, pending users are retried with the node’s own "Retry For", not the default 13 h', async () => {
+	const audienceId = await createAudience('own horizon');
+	local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+	// Retry For 0.001 h = 3.6 s.
+	const first = await execute(syncParameters(audienceId, { windowSeconds: 0, retryHorizonHours: 0.001 }), [{ email: 'a@example.com' }]);
+	expect(first.metrics).toMatchObject({ pending: 1 });
+	getCoordinator().reset();
+	resetJournalMemory();
+	local.clearFaults();
+	await new Promise((resolve) => setTimeout(resolve, 3_700));
+	const flush = await execute({ operation: 'flush' }, [{}], first.staticData);
+	// With the default 13 h the user would have been sent now; with its own 3.6 s horizon it has expired.
+	expect(flush.metrics).toMatchObject({ entered: 1, errored: 1, synced: 0 });
+	expect(local.memberCount(audienceId)).toBe(0);
+});
+
+it('a manual run neither restores nor overwrites the production journal of the node', async () => {
+	const audienceId = await createAudience('manual');
+	local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+	const production = await execute(syncParameters(audienceId, { windowSeconds: 0 }), [{ email: 'prod@example.com' }]);
+	getCoordinator().reset();
+	resetJournalMemory();
+	local.clearFaults();
+	const { run, staticData } = await runWorkflow({
+		nodes: [itemsNode([{ email: 'manual@example.com' }]), batchNode(syncParameters(audienceId, { windowSeconds: 0 }))],
+		connections: chain('Items', NAME),
+		credentials: credentials(),
+		staticData: production.staticData,
+		mode: 'manual',
+		workflowId: 'wf-batch',
+	});
+	expect(outputOf(run, NAME, 0)[0].json).toMatchObject({ entered: 1, synced: 1 });
+	// The production journal still holds its pending user, for the next production run to restore.
+	const journals = (staticData.global as IDataObject)[STATIC_DATA_KEY] as { nodes: Record<string, { counters: IDataObject }> };
+	expect(journals.nodes[NAME].counters).toMatchObject({ entered: 1, pending: 1 });
+	const next = await execute({ operation: 'flush' }, [{}], production.staticData);
+	expect(next.metrics).toMatchObject({ synced: 1, pending: 0 });
+	expect(local.members(audienceId)).toHaveLength(2);
 });

@@ -1,7 +1,16 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { getCoordinator, type Counters } from '../engine';
-import { liveNodeNames, readJournals, scopeName, writeJournals } from '../journalStore';
+import { appKeyFor } from '../../shared/transport/client';
+import {
+	liveNodeNames,
+	readJournals,
+	readSavedProfiles,
+	scopeName,
+	scopeProfiles,
+	workflowKey,
+	writeJournals,
+} from '../journalStore';
 import { buildSender, countersJson } from './shared';
 
 /**
@@ -9,26 +18,32 @@ import { buildSender, countersJson } from './shared';
  * send what is buffered, retry what is due, save the journal and report the totals.
  */
 export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-	const workflowId = this.getWorkflow().id;
+	const workflow = workflowKey(this.getWorkflow().id, this.getMode());
 	const coordinator = getCoordinator();
 	const staticData = this.getWorkflowStaticData('global');
-	const journals = readJournals(staticData);
-	const live = liveNodeNames(workflowId);
+	const journals = this.getMode() === 'manual' ? {} : readJournals(staticData);
+	const savedProfiles = readSavedProfiles(staticData);
+	const live = liveNodeNames(workflow);
 	const nodeNames = new Set([...Object.keys(journals), ...live]);
 	const restoreProblems: string[] = [];
 
 	const perNode: IDataObject = {};
 	const totals: Counters = { entered: 0, synced: 0, notSynced: 0, pending: 0, errored: 0, notSyncedReasons: {}, erroredReasons: {} };
 	for (const nodeName of nodeNames) {
-		const scope = scopeName(workflowId, nodeName);
-		const sender = await buildSender(this, scope);
+		const scope = scopeName(workflow, nodeName);
+		// A Sync Users node that ran in this process keeps its own settings and, unless this node's credential is
+		// of the same TikTok app (e.g. reconnected), its own credential; a restart's first flush uses what was saved.
+		const profile = scopeProfiles().get(scope);
+		const saved = savedProfiles[nodeName];
+		const sender = await buildSender(this, scope, profile?.requestsPerSecond ?? saved?.requestsPerSecond);
 		try {
-			coordinator.restore(scope, journals[nodeName], sender.send, sender.pacer);
+			coordinator.restore(scope, journals[nodeName], sender.send, sender.pacer, profile?.settings ?? saved?.settings);
 		} catch (error) {
 			restoreProblems.push(`${nodeName}: ${(error as Error).message}`);
 		}
 		live.add(nodeName);
-		await coordinator.flush(scope, { send: sender.send, pacer: sender.pacer });
+		const sameApp = !profile || profile.appKey === appKeyFor(sender.connection);
+		await coordinator.flush(scope, sameApp ? { send: sender.send, pacer: sender.pacer } : {});
 		const counters = coordinator.report(scope);
 		perNode[nodeName] = countersJson(counters);
 		for (const key of ['entered', 'synced', 'notSynced', 'pending', 'errored'] as const) totals[key] += counters[key];
@@ -39,7 +54,8 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 			totals.erroredReasons[reason] = (totals.erroredReasons[reason] ?? 0) + count;
 		}
 	}
-	writeJournals(staticData, workflowId, coordinator);
+	// n8n never saves a manual run's static data; writing it would only hide the production journal in this run.
+	if (this.getMode() !== 'manual') writeJournals(staticData, workflow, coordinator);
 	if (restoreProblems.length) {
 		this.addExecutionHints({ message: restoreProblems.join(' '), location: 'outputPane' });
 	}

@@ -13,7 +13,8 @@ import { matchValueReaders, readMatchSettings } from '../../shared/descriptions'
 import { dedupeKey, hashUser, idTypeFor } from '../../shared/identifiers/hash';
 import { TIKTOK_MAX_REQUESTS_PER_SECOND } from '../../shared/transport/rateLimit';
 import { DEFAULT_SYNC_SETTINGS, getCoordinator, MAX_USERS_PER_REQUEST, type SyncSettings, type SyncUser } from '../engine';
-import { liveNodeNames, readJournals, scopeName, writeJournals } from '../journalStore';
+import { appKeyFor } from '../../shared/transport/client';
+import { liveNodeNames, readJournals, scopeName, scopeProfiles, workflowKey, writeJournals } from '../journalStore';
 import { buildSender, countersJson } from './shared';
 
 const OPTION_LABELS: Record<string, string> = {
@@ -65,8 +66,8 @@ export function readSyncSettings(context: IExecuteFunctions): { settings: SyncSe
 export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
 	const node = this.getNode();
-	const workflowId = this.getWorkflow().id;
-	const scope = scopeName(workflowId, node.name);
+	const workflow = workflowKey(this.getWorkflow().id, this.getMode());
+	const scope = scopeName(workflow, node.name);
 	const coordinator = getCoordinator();
 	const { settings, requestsPerSecond, waitForDelivery } = readSyncSettings(this);
 	const action = this.getNodeParameter('action', 0, 'add') as 'add' | 'remove';
@@ -74,14 +75,16 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
 
 	const sender = await buildSender(this, scope, requestsPerSecond);
+	scopeProfiles().set(scope, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
 	const staticData = this.getWorkflowStaticData('global');
 	try {
-		coordinator.restore(scope, readJournals(staticData)[node.name], sender.send, sender.pacer, settings);
+		const journal = this.getMode() === 'manual' ? undefined : readJournals(staticData)[node.name];
+		coordinator.restore(scope, journal, sender.send, sender.pacer, settings);
 	} catch (error) {
 		// An unreadable journal cannot be restored; say so once, and go on syncing the new users.
 		this.addExecutionHints({ message: (error as Error).message, location: 'outputPane' });
 	}
-	liveNodeNames(workflowId).add(node.name);
+	liveNodeNames(workflow).add(node.name);
 
 	const advertiserId = String(this.getNodeParameter('advertiserId', 0, '', { extractValue: true }) ?? '').trim();
 	const selection = this.getNodeParameter('audienceSelection', 0, 'existing') as 'existing' | 'byName';
@@ -129,7 +132,8 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		settings,
 		waitForDelivery,
 	});
-	writeJournals(staticData, workflowId, coordinator);
+	// n8n never saves a manual run's static data; writing it would only hide the production journal in this run.
+	if (this.getMode() !== 'manual') writeJournals(staticData, workflow, coordinator);
 
 	const tally = (reasons: Array<string | undefined>) => {
 		const counts: Record<string, number> = {};
