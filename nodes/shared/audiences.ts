@@ -106,7 +106,17 @@ export async function ensureAudience(
 		if (trustRecent && recent && Date.now() - recent.at < RESOLVED_AUDIENCE_TTL_MS) {
 			return { audienceId: recent.audienceId, name: tiktokName, created: false };
 		}
-		const existing = await findAudienceByName(client, advertiserId, tiktokName);
+		let existing: AudienceSummary | undefined;
+		try {
+			existing = await findAudienceByName(client, advertiserId, tiktokName);
+		} catch (error) {
+			// TikTok is briefly unavailable: an audience resolved earlier (however long ago) beats failing the run,
+			// whose users would then never reach the retrying queue.
+			if (trustRecent && recent && isTikTokApiError(error) && error.errorClass === 'retryable') {
+				return { audienceId: recent.audienceId, name: tiktokName, created: false };
+			}
+			throw error;
+		}
 		if (existing) {
 			remember(existing.audience_id);
 			return { audienceId: existing.audience_id, name: tiktokName, created: false };

@@ -304,3 +304,20 @@ it('a manual run neither restores nor overwrites the production journal of the n
 	expect(next.metrics).toMatchObject({ synced: 1, pending: 0 });
 	expect(local.members(audienceId)).toHaveLength(2);
 });
+
+it('"by name" falls back to the audience resolved earlier when TikTok cannot list audiences right now', async () => {
+	const parameters = { ...syncParameters(''), audienceSelection: 'byName', audienceName: 'fallback', options: { windowSeconds: 0 } };
+	const first = await execute(parameters, [{ email: 'a@example.com' }]);
+	const realNow = Date.now;
+	// 11 minutes later the remembered lookup is stale, and TikTok's audience list is failing.
+	const later = realNow() + 11 * 60_000;
+	const clock = jest.spyOn(Date, 'now').mockImplementation(() => later);
+	try {
+		local.injectFault({ count: 10, pathIncludes: 'custom_audience/list', code: 50000 });
+		const second = await execute(parameters, [{ email: 'b@example.com' }]);
+		expect(second.metrics).toMatchObject({ synced: 1, audienceId: first.metrics.audienceId });
+	} finally {
+		clock.mockRestore();
+	}
+	expect(local.memberCount(String(first.metrics.audienceId))).toBe(2);
+});
