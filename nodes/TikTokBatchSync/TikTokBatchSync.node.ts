@@ -20,8 +20,28 @@ export class TikTokBatchSync implements INodeType {
 		} catch (error) {
 			const nodeError = toNodeError(this.getNode(), error);
 			if (this.continueOnFail()) {
+				// The users were not accepted: they still proceed (marked rejected), and the metrics item still adds up.
 				const items = this.getInputData();
-				return [[{ json: { error: nodeError.message }, pairedItem: items.map((_, item) => ({ item })) }], []];
+				const reason = nodeError.message;
+				const sync = operation !== 'flush';
+				const metrics = {
+					operation,
+					error: reason,
+					entered: 0,
+					proceeded: sync ? items.length : 0,
+					synced: 0,
+					notSynced: 0,
+					pending: 0,
+					errored: 0,
+					rejected: sync ? items.length : 0,
+				};
+				const users = sync
+					? items.map((item, itemIndex) => ({
+							json: { ...item.json, tiktokSync: { status: 'rejected', reason } },
+							pairedItem: { item: itemIndex },
+						}))
+					: [];
+				return [[{ json: metrics, pairedItem: items.map((_, item) => ({ item })) }], users];
 			}
 			throw nodeError;
 		}

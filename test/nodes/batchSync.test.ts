@@ -321,3 +321,26 @@ it('"by name" falls back to the audience resolved earlier when TikTok cannot lis
 	}
 	expect(local.memberCount(String(first.metrics.audienceId))).toBe(2);
 });
+
+it('with Continue On Fail, a run that cannot start passes its users on as rejected and its metrics still add up', async () => {
+	const { run } = await runWorkflow({
+		nodes: [
+			itemsNode([{ email: 'a@example.com' }, { email: 'b@example.com' }]),
+			// An ad account ID this token cannot reach: resolving the audience by name fails for good.
+			{
+				...batchNode({ ...syncParameters(''), advertiserId: id('7100000000000000003'), audienceSelection: 'byName', audienceName: 'x' }),
+				onError: 'continueRegularOutput',
+			},
+		],
+		connections: chain('Items', NAME),
+		credentials: credentials(),
+		mode: 'webhook',
+		workflowId: 'wf-batch',
+	});
+	const metrics = outputOf(run, NAME, 0)[0].json;
+	expect(metrics).toMatchObject({ entered: 0, proceeded: 2, rejected: 2, synced: 0, pending: 0, errored: 0 });
+	expect(String(metrics.error)).toMatch(/ad account/);
+	const users = outputOf(run, NAME, 1);
+	expect(users.map((u) => (u.json.tiktokSync as IDataObject).status)).toEqual(['rejected', 'rejected']);
+	expect(users.map((u) => u.pairedItem)).toEqual([{ item: 0 }, { item: 1 }]);
+});
