@@ -151,3 +151,16 @@ describe('hashUser', () => {
 		expect(dedupeKey(a.ids)).not.toBe(dedupeKey(hashUser(['email'], ['john@example.com']).ids));
 	});
 });
+
+describe('device IDs written without dashes', () => {
+	const dashless = '6D92078A82464BA4AE5B76104861E7DC';
+
+	it('are hashed as the device ID they are, in both hash modes, never passed through as an MD5', () => {
+		expect(hashIdentifier('idfa', dashless)).toEqual({ hash: VECTORS['6d92078a-8246-4ba4-ae5b-76104861e7dc'] });
+		expect(hashIdentifier('aaid', ` ${dashless.toLowerCase()} `, { deviceIdHash: 'md5' })).toEqual({ hash: IDFA_MD5 });
+	});
+
+	it('an MD5 that is not shaped like a version-4 UUID still passes through', () => {
+		expect(hashIdentifier('idfa', IDFA_MD5, { deviceIdHash: 'md5' })).toEqual({ hash: IDFA_MD5 });
+	});
+});

@@ -146,6 +146,11 @@ describe('error classes chosen from real responses', () => {
 		await expect(new TikTokClient(connection(), { pacer: noPacing }).getUserInfo()).resolves.toBeTruthy();
 	});
 
+	it('code 20001 (PARTIAL_OK) counts as success', async () => {
+		local.injectFault({ count: 1, code: 20001, message: 'Partial OK' });
+		await expect(new TikTokClient(connection(), { pacer: noPacing }).getUserInfo()).resolves.toBeDefined();
+	});
+
 	it('a response slower than the timeout is retryable', async () => {
 		local.injectFault({ count: 1, delayMs: 1500 });
 		const error = await failureOf(new TikTokClient(connection(), { timeoutMs: 300, pacer: noPacing }).getUserInfo());

@@ -45,15 +45,21 @@ export function idTypeFor(field: MatchField, deviceIdHash: DeviceIdHash = 'sha25
 
 /**
  * Normalise and hash one identifier. A value that already is a hash of the right kind (exactly 64 hex characters
- * for SHA-256, 32 for MD5, after trimming) passes through lower-cased, so pre-hashed data is never hashed twice.
+ * for SHA-256, 32 for MD5, after trimming) passes through lower-cased, so pre-hashed data is never hashed twice;
+ * a device ID written without dashes is recognised as a device ID, not as an MD5.
  */
 export function hashIdentifier(field: MatchField, raw: unknown, options: IdentifierOptions = {}): HashedIdentifier {
 	const algorithm: 'sha256' | 'md5' = field === 'idfa' || field === 'aaid' ? (options.deviceIdHash ?? 'sha256') : 'sha256';
 	const hashLength = algorithm === 'md5' ? 32 : 64;
 	// Trimming only shortens: a value shorter than a hash cannot be one (and is not trimmed for nothing).
-	if (typeof raw === 'string' && raw.length >= hashLength && !isEmpty(raw)) {
+	if (typeof raw === 'string' && raw.length >= 32 && !isEmpty(raw)) {
 		const trimmed = raw.trim();
-		if (isHexOfLength(trimmed, hashLength)) return { hash: trimmed.toLowerCase() };
+		const device = field === 'idfa' || field === 'aaid';
+		// IDFAs and GAIDs are version-4 UUIDs. Written without dashes they are 32 hex characters, like an MD5: such a
+		// value is a raw device ID to hash, never a hash to pass through (about 1 MD5 in 64 looks like one and is
+		// hashed again: a lost match, never a raw ID sent or stored).
+		if (device && isDashlessUuidV4(trimmed)) raw = dashUuid(trimmed);
+		else if (isHexOfLength(trimmed, hashLength)) return { hash: trimmed.toLowerCase() };
 	}
 	const normalised =
 		field === 'email'
@@ -63,6 +69,16 @@ export function hashIdentifier(field: MatchField, raw: unknown, options: Identif
 				: normaliseDeviceId(raw);
 	if (normalised.reason !== undefined) return { reason: normalised.reason };
 	return { hash: digestHex(algorithm, normalised.value) };
+}
+
+function isDashlessUuidV4(value: string): boolean {
+	if (!isHexOfLength(value, 32) || value[12] !== '4') return false;
+	const variant = value[16].toLowerCase();
+	return variant === '8' || variant === '9' || variant === 'a' || variant === 'b';
+}
+
+function dashUuid(hex: string): string {
+	return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 export interface UserIdentifiers {

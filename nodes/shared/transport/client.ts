@@ -26,6 +26,7 @@ import { digestHex } from '../identifiers/hash';
 
 export const API_PREFIX = '/open_api/v1.3/';
 export const DEFAULT_TIMEOUT_MS = 30_000;
+const TIKTOK_PARTIAL_OK = 20001;
 
 export interface TikTokConnection {
 	/** Scheme and host, e.g. https://business-api.tiktok.com — no path. */
@@ -196,7 +197,8 @@ export class TikTokClient {
 			});
 		}
 		const { code, message, request_id: requestId, data } = envelope.data;
-		if (code !== 0 || httpStatus < 200 || httpStatus >= 300) {
+		// 20001 is TikTok's PARTIAL_OK: the request was applied (RudderStack treats it as success too).
+		if ((code !== 0 && code !== TIKTOK_PARTIAL_OK) || httpStatus < 200 || httpStatus >= 300) {
 			throw new TikTokApiError({
 				message: message || `TikTok returned code ${code}`,
 				tiktokMessage: message,
