@@ -202,11 +202,12 @@ export async function createAudience(local: TikTokLocal, name: string, advertise
 	return body.data.audience_id;
 }
 
-export function batchNode(parameters: IDataObject, extra: Partial<INode> = {}): INode {
+/** A node of this package using the access-token credential. */
+function packageNode(type: string, id: string, name: string, parameters: IDataObject, extra: Partial<INode>): INode {
 	return {
-		id: 'batch',
-		name: 'TikTok Batch Sync',
-		type: BATCH_TYPE,
+		id,
+		name,
+		type,
 		typeVersion: 1,
 		position: [200, 0],
 		parameters: { authentication: 'accessToken', ...parameters } as INode['parameters'],
@@ -215,17 +216,12 @@ export function batchNode(parameters: IDataObject, extra: Partial<INode> = {}): 
 	};
 }
 
+export function batchNode(parameters: IDataObject, extra: Partial<INode> = {}): INode {
+	return packageNode(BATCH_TYPE, 'batch', 'TikTok Batch Sync', parameters, extra);
+}
+
 export function audienceNode(parameters: IDataObject, extra: Partial<INode> = {}): INode {
-	return {
-		id: 'tiktok',
-		name: 'TikTok Audience',
-		type: AUDIENCE_TYPE,
-		typeVersion: 1,
-		position: [200, 0],
-		parameters: { authentication: 'accessToken', ...parameters } as INode['parameters'],
-		credentials: { tikTokBusinessApi: { id: '1', name: 'TikTok' } },
-		...extra,
-	};
+	return packageNode(AUDIENCE_TYPE, 'tiktok', 'TikTok Audience', parameters, extra);
 }
 
 export function syncParameters(audienceId: string, options: IDataObject = {}, extra: IDataObject = {}): IDataObject {
