@@ -277,7 +277,7 @@ async function main(): Promise<void> {
 						'So the engine rows use its bench mode (counts only, no hex check), to measure the client.'
 					: `Full validation did not limit the run (${fmt.int(full.usersPerSecond)} users/s, ${fmt.pct(full.serverCpuShare)} of a core); ` +
 						'the engine rows use its bench mode (counts only, no hex check) all the same.'),
-			`Pacing: the engine's shared pacer (50 requests/s with a 2.5% margin, so at most ~48.8 requests/s) bounds the engine at ~488,000 users/s.`,
+			`Pacing: the engine's shared pacer (50 requests per 1,050 ms, so at most ~47.6 requests/s) bounds the engine at ~476,000 users/s.`,
 			`Latency: from submit to the moment the local API handed its code-0 answer to the socket (recorded in the API's process); users arrive every ${CONFIG.latency.tickMs} ms, as executions that do not wait for delivery.`,
 			`CPU per user: median of ${CONFIG.cpu.repeats} passes over ${fmt.int(CONFIG.cpu.users)} messy emails (case, dots, +tags, spaces), 10,000 per request; process CPU, GC included.`,
 			`Journal "reasonable": at most ${JOURNAL_BUDGET_MS} ms per execution end for writeJournals + JSON.stringify + JSON.parse of the static data (n8n rewrites the whole row each time); the figure is extrapolated linearly from the 1,000,000 point.`,
