@@ -1,8 +1,7 @@
 import type { MappingRequest, MappingSlot } from '../../shared/transport/types';
 import type { Destination, UserOutcome } from './types';
 
-/** TikTok's segment mapping API takes at most 10,000 users per request. */
-export const MAX_USERS_PER_REQUEST = 10_000;
+export { MAX_USERS_PER_REQUEST } from '../../shared/transport/types';
 
 /**
  * The ids of one idSchema slot for all rows of a chunk: the strings as submitted ('text'), or, once the chunk has to

@@ -4,6 +4,9 @@ export type IdType = (typeof ID_TYPES)[number];
 
 export type MappingAction = 'add' | 'delete';
 
+/** TikTok's segment mapping API takes at most 10,000 users per request. */
+export const MAX_USERS_PER_REQUEST = 10_000;
+
 /** One slot of a batch_data row: the hashed id and the audiences it goes to, or {} when the user lacks that type. */
 export type MappingSlot = { id: string; audience_ids: string[] } | Record<string, never>;
 

@@ -20,10 +20,8 @@ import { parameterReader } from '../../../shared/fastParameters';
 import { dedupeKey, hashUser, idTypeFor } from '../../../shared/identifiers/hash';
 import type { TikTokClient } from '../../../shared/transport/client';
 import { isTikTokApiError } from '../../../shared/transport/errors';
-import type { MappingAction, MappingSlot } from '../../../shared/transport/types';
+import { MAX_USERS_PER_REQUEST, type MappingAction, type MappingSlot } from '../../../shared/transport/types';
 
-/** TikTok's ceiling for one segment/mapping request. */
-export const MAX_USERS_PER_REQUEST = 10_000;
 const RETRY_DELAYS_MS = [1_000, 3_000];
 
 export function membershipDescription(operation: 'add' | 'remove'): INodeProperties[] {
