@@ -1,5 +1,6 @@
 import type { IDataObject } from 'n8n-workflow';
 
+import { processWide } from '../shared/processWide';
 import type { SyncCoordinator, SyncSettings } from './engine';
 
 /**
@@ -53,34 +54,22 @@ export function readSavedProfiles(staticData: IDataObject): Record<string, Omit<
 	return { ...(stored(staticData)?.profiles ?? {}) };
 }
 
-const PROFILES_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.scope-profiles');
-
 /** Profiles of the Sync Users nodes that ran in this process, by scope. */
 export function scopeProfiles(): Map<string, ScopeProfile> {
-	const holder = globalThis as unknown as Record<symbol, Map<string, ScopeProfile> | undefined>;
-	let profiles = holder[PROFILES_KEY];
-	if (!profiles) {
-		profiles = new Map();
-		holder[PROFILES_KEY] = profiles;
-	}
-	return profiles;
+	return processWide('scope-profiles', () => new Map<string, ScopeProfile>());
 }
 
-// Scopes that had users in this process, per workflow: the ones whose journal this process owns.
-const LIVE_SCOPES_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.live-scopes');
+/** Scopes that had users in this process, per workflow: the ones whose journal this process owns. */
+function liveScopes(): Map<string, Set<string>> {
+	return processWide('live-scopes', () => new Map<string, Set<string>>());
+}
 
 export function liveNodeNames(workflowKeyValue: string): Set<string> {
-	const holder = globalThis as unknown as Record<symbol, Map<string, Set<string>> | undefined>;
-	let byWorkflow = holder[LIVE_SCOPES_KEY];
-	if (!byWorkflow) {
-		byWorkflow = new Map();
-		holder[LIVE_SCOPES_KEY] = byWorkflow;
-	}
-	const key = workflowKeyValue;
-	let names = byWorkflow.get(key);
+	const byWorkflow = liveScopes();
+	let names = byWorkflow.get(workflowKeyValue);
 	if (!names) {
 		names = new Set();
-		byWorkflow.set(key, names);
+		byWorkflow.set(workflowKeyValue, names);
 	}
 	return names;
 }
@@ -101,6 +90,5 @@ export function writeJournals(staticData: IDataObject, workflowKeyValue: string,
 /** Forget which scopes and profiles this process has seen (tests: a fresh process between tests). */
 export function resetJournalMemory(): void {
 	scopeProfiles().clear();
-	const holder = globalThis as unknown as Record<symbol, Map<string, Set<string>> | undefined>;
-	holder[LIVE_SCOPES_KEY]?.clear();
+	liveScopes().clear();
 }

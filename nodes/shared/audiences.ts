@@ -1,4 +1,5 @@
 import type { TikTokClient } from './transport/client';
+import { processWide } from './processWide';
 import { isTikTokApiError } from './transport/errors';
 import type { AudienceSummary } from './transport/schemas';
 
@@ -41,17 +42,11 @@ export async function findAudienceByName(
 
 // Concurrent executions in this process that ask for the same audience wait for the first one instead of each
 // creating a duplicate (TikTok allows duplicate names, so a race would leave several audiences).
-const LOCKS_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.audience-locks');
-const CREATED_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.audience-created');
+const LOCKS = 'audience-locks';
+const CREATED = 'audience-created';
 
-function processMap<V>(key: symbol): Map<string, V> {
-	const holder = globalThis as unknown as Record<symbol, Map<string, V> | undefined>;
-	let map = holder[key];
-	if (!map) {
-		map = new Map<string, V>();
-		holder[key] = map;
-	}
-	return map;
+function processMap<V>(name: string): Map<string, V> {
+	return processWide(name, () => new Map<string, V>());
 }
 
 async function stillExists(client: TikTokClient, advertiserId: string, audienceId: string): Promise<boolean> {
@@ -97,8 +92,8 @@ export async function ensureAudience(
 		return { audienceId: await client.createSegmentAudience(advertiserId, tiktokName), name: tiktokName, created: true };
 	}
 	const key = `${client.baseUrl}\u0000${advertiserId}\u0000${tiktokName}`;
-	const locks = processMap<Promise<unknown>>(LOCKS_KEY);
-	const created = processMap<Remembered>(CREATED_KEY);
+	const locks = processMap<Promise<unknown>>(LOCKS);
+	const created = processMap<Remembered>(CREATED);
 	const remember = (audienceId: string) => created.set(key, { audienceId, at: Date.now() });
 	const previous = locks.get(key) ?? Promise.resolve();
 	const run = previous.catch(() => undefined).then(async (): Promise<EnsuredAudience> => {
@@ -143,7 +138,7 @@ export async function ensureAudience(
 
 /** Forget a remembered audience (after it was deleted). */
 export function forgetAudience(baseUrl: string, advertiserId: string, audienceId: string): void {
-	const created = processMap<Remembered>(CREATED_KEY);
+	const created = processMap<Remembered>(CREATED);
 	for (const [key, remembered] of created) {
 		if (remembered.audienceId === audienceId && key.startsWith(`${baseUrl}\u0000${advertiserId}\u0000`)) created.delete(key);
 	}
@@ -151,5 +146,5 @@ export function forgetAudience(baseUrl: string, advertiserId: string, audienceId
 
 /** Forget every remembered audience (tests: the local TikTok API is reset between them). */
 export function resetAudienceMemory(): void {
-	processMap<Remembered>(CREATED_KEY).clear();
+	processMap<Remembered>(CREATED).clear();
 }

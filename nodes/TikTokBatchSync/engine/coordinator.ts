@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+
+import { processWide, replaceProcessWide } from '../../shared/processWide';
 import type { RequestPacer } from '../../shared/transport/rateLimit';
 import { UserBuffer } from './buffer';
 import { buildMappingRequest, Chunk, MAX_USERS_PER_REQUEST, PENDING, SYNCED } from './chunker';
@@ -583,18 +585,11 @@ function checkUsers(users: ReadonlyArray<SyncUser>, slots: number): void {
 	}
 }
 
-// n8n may load this module more than once (one copy per node type); every copy must find the same coordinator.
-const COORDINATOR_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.batch-sync-coordinator.v1');
+const COORDINATOR = 'batch-sync-coordinator.v1';
 
 /** The process-wide coordinator. */
 export function getCoordinator(): SyncCoordinator {
-	const holder = globalThis as unknown as Record<symbol, SyncCoordinator | undefined>;
-	let coordinator = holder[COORDINATOR_KEY];
-	if (!coordinator) {
-		coordinator = new SyncCoordinator();
-		holder[COORDINATOR_KEY] = coordinator;
-	}
-	return coordinator;
+	return processWide(COORDINATOR, () => new SyncCoordinator());
 }
 
 /**
@@ -603,8 +598,5 @@ export function getCoordinator(): SyncCoordinator {
  * Returns the coordinator it replaced. Never called by the nodes.
  */
 export function setCoordinatorForTests(coordinator: SyncCoordinator | undefined): SyncCoordinator | undefined {
-	const holder = globalThis as unknown as Record<symbol, SyncCoordinator | undefined>;
-	const previous = holder[COORDINATOR_KEY];
-	holder[COORDINATOR_KEY] = coordinator;
-	return previous;
+	return replaceProcessWide(COORDINATOR, coordinator);
 }

@@ -1,5 +1,7 @@
 import { TokenBucket } from 'limiter';
 
+import { processWide } from '../processWide';
+
 /**
  * TikTok's Segment API allows 50 requests per second per app. Every node and workflow in this n8n process that uses
  * the same app shares one bucket, so two workflows cannot add up to more than the ceiling. A caller may ask for a
@@ -20,18 +22,8 @@ interface Registry {
 	children: Map<string, TokenBucket>;
 }
 
-// n8n may load the node classes more than once (one module instance per node type), so the registry lives on a
-// process-wide symbol rather than in module scope.
-const REGISTRY_KEY = Symbol.for('n8n-nodes-tiktok-audience-sync.rate-limit-registry');
-
 function registry(): Registry {
-	const holder = globalThis as unknown as Record<symbol, Registry | undefined>;
-	let found = holder[REGISTRY_KEY];
-	if (!found) {
-		found = { apps: new Map(), children: new Map() };
-		holder[REGISTRY_KEY] = found;
-	}
-	return found;
+	return processWide<Registry>('rate-limit-registry', () => ({ apps: new Map(), children: new Map() }));
 }
 
 // Requests leave evenly spaced but can arrive bunched (network jitter, a busy event loop on either side); a 5% longer
