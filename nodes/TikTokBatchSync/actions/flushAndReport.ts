@@ -1,7 +1,8 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { getCoordinator, type Counters } from '../engine';
-import { appKeyFor } from '../../shared/transport/client';
+import { getConnection } from '../../shared/connection';
+import { appKeyFor, type TikTokConnection } from '../../shared/transport/client';
 import {
 	liveNodeNames,
 	readJournals,
@@ -11,7 +12,7 @@ import {
 	workflowKey,
 	writeJournals,
 } from '../journalStore';
-import { buildSender, countersJson } from './shared';
+import { countersJson, senderFor } from './shared';
 
 /**
  * Flush & Report: restore every Batch Sync journal of this workflow (after a restart, even when no user arrives),
@@ -26,6 +27,8 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 	const live = liveNodeNames(workflow);
 	const nodeNames = new Set([...Object.keys(journals), ...live]);
 	const restoreProblems: string[] = [];
+	// Read once, and only when some node has users to restore or flush.
+	let connection: TikTokConnection | undefined;
 
 	const perNode: IDataObject = {};
 	const totals: Counters = { entered: 0, synced: 0, notSynced: 0, pending: 0, errored: 0, notSyncedReasons: {}, erroredReasons: {} };
@@ -35,7 +38,8 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 		// of the same TikTok app (e.g. reconnected), its own credential; a restart's first flush uses what was saved.
 		const profile = scopeProfiles().get(scope);
 		const saved = savedProfiles[nodeName];
-		const sender = await buildSender(this, scope, profile?.requestsPerSecond ?? saved?.requestsPerSecond);
+		connection ??= await getConnection(this);
+		const sender = senderFor(connection, scope, profile?.requestsPerSecond ?? saved?.requestsPerSecond);
 		try {
 			coordinator.restore(scope, journals[nodeName], sender.send, sender.pacer, profile?.settings ?? saved?.settings);
 		} catch (error) {

@@ -1,6 +1,5 @@
-import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
+import type { IDataObject } from 'n8n-workflow';
 
-import { getConnection } from '../../shared/connection';
 import { forgetAudience } from '../../shared/audiences';
 import { appKeyFor, normaliseBaseUrl, TikTokClient, type TikTokConnection } from '../../shared/transport/client';
 import { isTikTokApiError } from '../../shared/transport/errors';
@@ -19,8 +18,8 @@ export interface Sender {
 	pacer: RequestPacer;
 }
 
-export async function buildSender(context: IExecuteFunctions, callerKey: string, requestsPerSecond?: number): Promise<Sender> {
-	const connection = await getConnection(context);
+/** How one scope sends through `connection` (read once per execution with getConnection). */
+export function senderFor(connection: TikTokConnection, callerKey: string, requestsPerSecond?: number): Sender {
 	const mappingClient = new TikTokClient(connection, { pacer: ALREADY_PACED });
 	return {
 		connection,

@@ -8,14 +8,14 @@ import {
 import { z } from 'zod';
 
 import { ensureAudience } from '../../shared/audiences';
-import { toNodeError } from '../../shared/connection';
+import { getConnection, toNodeError } from '../../shared/connection';
 import { matchValueReaders, readMatchSettings } from '../../shared/descriptions';
 import { dedupeKey, hashUser, idTypeFor } from '../../shared/identifiers/hash';
 import { TIKTOK_MAX_REQUESTS_PER_SECOND } from '../../shared/transport/rateLimit';
 import { DEFAULT_SYNC_SETTINGS, getCoordinator, MAX_USERS_PER_REQUEST, type SyncSettings, type SyncUser } from '../engine';
 import { appKeyFor } from '../../shared/transport/client';
 import { liveNodeNames, readJournals, scopeName, scopeProfiles, workflowKey, writeJournals } from '../journalStore';
-import { buildSender, countersJson } from './shared';
+import { countersJson, senderFor } from './shared';
 
 const OPTION_LABELS: Record<string, string> = {
 	windowSeconds: 'Window (Seconds)',
@@ -74,7 +74,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const match = readMatchSettings(this);
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
 
-	const sender = await buildSender(this, scope, requestsPerSecond);
+	const sender = senderFor(await getConnection(this), scope, requestsPerSecond);
 	scopeProfiles().set(scope, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
 	const staticData = this.getWorkflowStaticData('global');
 	try {
