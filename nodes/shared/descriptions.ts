@@ -32,31 +32,46 @@ export const authenticationProperty: INodeProperties = {
 	default: 'oAuth2',
 };
 
-export function advertiserProperty(displayOptions?: IDisplayOptions): INodeProperties {
+/** A TikTok object picked from a searchable list or entered by its numeric ID. */
+function numericIdLocator(args: {
+	displayName: string;
+	name: string;
+	description: string;
+	searchListMethod: string;
+	example: string;
+	minDigits: number;
+	noun: string;
+	displayOptions?: IDisplayOptions;
+	typeOptions?: INodeProperties['typeOptions'];
+}): INodeProperties {
 	return {
-		displayName: 'Ad Account',
-		name: 'advertiserId',
+		displayName: args.displayName,
+		name: args.name,
 		type: 'resourceLocator',
 		default: { mode: 'list', value: '' },
 		required: true,
-		description: 'The TikTok ad account (advertiser) that owns the audience',
-		displayOptions,
+		description: args.description,
+		displayOptions: args.displayOptions,
+		...(args.typeOptions ? { typeOptions: args.typeOptions } : {}),
 		modes: [
 			{
 				displayName: 'From List',
 				name: 'list',
 				type: 'list',
-				typeOptions: { searchListMethod: 'searchAdvertisers', searchable: true },
+				typeOptions: { searchListMethod: args.searchListMethod, searchable: true },
 			},
 			{
 				displayName: 'By ID',
 				name: 'id',
 				type: 'string',
-				placeholder: '7012345678901234567',
+				placeholder: args.example,
 				validation: [
 					{
 						type: 'regex',
-						properties: { regex: '^[0-9]{5,25}$', errorMessage: 'An ad account ID is a number, e.g. 7012345678901234567' },
+						properties: {
+							regex: `^[0-9]{${args.minDigits},25}$`,
+							errorMessage: `${args.noun} ID is a number, e.g. ${args.example}`,
+						},
 					},
 				],
 			},
@@ -64,37 +79,31 @@ export function advertiserProperty(displayOptions?: IDisplayOptions): INodePrope
 	};
 }
 
+export function advertiserProperty(displayOptions?: IDisplayOptions): INodeProperties {
+	return numericIdLocator({
+		displayName: 'Ad Account',
+		name: 'advertiserId',
+		description: 'The TikTok ad account (advertiser) that owns the audience',
+		searchListMethod: 'searchAdvertisers',
+		example: '7012345678901234567',
+		minDigits: 5,
+		noun: 'An ad account',
+		displayOptions,
+	});
+}
+
 export function audienceProperty(displayOptions?: IDisplayOptions): INodeProperties {
-	return {
+	return numericIdLocator({
 		displayName: 'Audience',
 		name: 'audienceId',
-		type: 'resourceLocator',
-		default: { mode: 'list', value: '' },
-		required: true,
 		description: 'An existing TikTok custom audience of the ad account',
+		searchListMethod: 'searchAudiences',
+		example: '1790000000000001',
+		minDigits: 3,
+		noun: 'An audience',
 		displayOptions,
 		typeOptions: { loadOptionsDependsOn: ['advertiserId.value'] },
-		modes: [
-			{
-				displayName: 'From List',
-				name: 'list',
-				type: 'list',
-				typeOptions: { searchListMethod: 'searchAudiences', searchable: true },
-			},
-			{
-				displayName: 'By ID',
-				name: 'id',
-				type: 'string',
-				placeholder: '1790000000000001',
-				validation: [
-					{
-						type: 'regex',
-						properties: { regex: '^[0-9]{3,25}$', errorMessage: 'An audience ID is a number, e.g. 1790000000000001' },
-					},
-				],
-			},
-		],
-	};
+	});
 }
 
 /** Existing audience, or one found (or created) by name: Braze's "New or Existing Audience" in one field pair. */
