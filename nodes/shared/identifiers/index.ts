@@ -1,2 +1,0 @@
-export * from './normalise';
-export * from './hash';
