@@ -50,7 +50,7 @@ export class TikTokBusinessOAuth2Api implements ICredentialType {
 			displayName: 'Authorization URL',
 			name: 'authUrl',
 			type: 'hidden',
-			default: `={{ ($self["environment"] === "custom" ? String($self["baseUrl"] || "").replace(/\\/+$/, "") : "https://business-api.tiktok.com") + "/portal/auth" }}`,
+			default: `={{ (${baseUrlExpression('$self', 'portal')}) + "/portal/auth" }}`,
 		},
 		{
 			displayName: 'Access Token URL',

@@ -1,4 +1,15 @@
-import type { INodeProperties } from 'n8n-workflow';
+import type { ICredentialDataDecryptedObject, INodeProperties } from 'n8n-workflow';
+
+export type TikTokEnvironment = 'production' | 'sandbox' | 'custom';
+
+/**
+ * Where each environment's API and OAuth portal live: the one table of TikTok hosts. The sandbox has no OAuth portal
+ * of its own (its tokens come from the developer portal), so its authorisation page is production's.
+ */
+export const ENVIRONMENT_HOSTS: Readonly<Record<Exclude<TikTokEnvironment, 'custom'>, { api: string; portal: string }>> = {
+	production: { api: 'https://business-api.tiktok.com', portal: 'https://business-api.tiktok.com' },
+	sandbox: { api: 'https://sandbox-ads.tiktok.com', portal: 'https://business-api.tiktok.com' },
+};
 
 /**
  * The Environment choice both credentials share. Production and Sandbox are TikTok's hosts; Custom points the
@@ -27,10 +38,21 @@ export const environmentProperties: INodeProperties[] = [
 	},
 ];
 
-/** The same choice as an n8n expression over the credential's own fields ($self in OAuth2 fields, $credentials in tests). */
-export function baseUrlExpression(source: '$self' | '$credentials'): string {
+/** The API (or portal) base URL a credential's fields point at, without a trailing slash. */
+export function baseUrlFromCredential(credentials: ICredentialDataDecryptedObject, host: 'api' | 'portal' = 'api'): string {
+	const environment = (credentials.environment as TikTokEnvironment | undefined) ?? 'production';
+	if (environment === 'custom') return String(credentials.baseUrl ?? '').replace(/\/+$/, '');
+	return (ENVIRONMENT_HOSTS[environment] ?? ENVIRONMENT_HOSTS.production)[host];
+}
+
+/**
+ * baseUrlFromCredential as an n8n expression over the credential's own fields ($self in OAuth2 fields, $credentials
+ * in the credential test), for the places n8n evaluates itself.
+ */
+export function baseUrlExpression(source: '$self' | '$credentials', host: 'api' | 'portal' = 'api'): string {
+	const { production, sandbox } = ENVIRONMENT_HOSTS;
 	return (
 		`${source}["environment"] === "custom" ? String(${source}["baseUrl"] || "").replace(/\\/+$/, "") : ` +
-		`(${source}["environment"] === "sandbox" ? "https://sandbox-ads.tiktok.com" : "https://business-api.tiktok.com")`
+		`(${source}["environment"] === "sandbox" ? "${sandbox[host]}" : "${production[host]}")`
 	);
 }

@@ -1,4 +1,5 @@
-import { dedupeKey, hashIdentifier, hashUser, idTypeFor } from '../nodes/shared/identifiers/hash';
+import { idTypeFor } from '../nodes/shared/identifiers/fields';
+import { dedupeKey, hashIdentifier, hashUser } from '../nodes/shared/identifiers/hash';
 import { normaliseDeviceId, normaliseEmail, normalisePhone } from '../nodes/shared/identifiers/normalise';
 
 // Vectors computed outside this code with `printf '%s' VALUE | sha256sum` (and md5sum), plus the one in

@@ -1,4 +1,5 @@
-import { dedupeKey, digestHex, hashUser } from '../../nodes/shared/identifiers/hash';
+import { digestHex } from '../../nodes/shared/digest';
+import { dedupeKey, hashUser } from '../../nodes/shared/identifiers/hash';
 import type { SyncUser } from '../../nodes/TikTokBatchSync/engine';
 
 /** The n-th distinct bench user's raw email (a realistic mix: dots, a plus tag, mixed case on some). */

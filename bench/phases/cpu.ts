@@ -1,5 +1,6 @@
 import { dedupeKey, hashUser } from '../../nodes/shared/identifiers/hash';
-import { buildMappingRequest, Chunk } from '../../nodes/TikTokBatchSync/engine/chunker';
+import { buildMappingRequest } from '../../nodes/shared/transport/mapping';
+import { Chunk } from '../../nodes/TikTokBatchSync/engine/chunk';
 import type { Destination, SyncUser } from '../../nodes/TikTokBatchSync/engine';
 import type { ServerUrls } from '../lib/local';
 import { median } from '../lib/stats';
@@ -67,7 +68,7 @@ export async function runCpu(_urls: ServerUrls, args: CpuArgs): Promise<CpuResul
 			const chunk = new Chunk(destination, 0);
 			for (const user of users) chunk.append(user.ids, 0);
 			chunk.seal();
-			const request = buildMappingRequest(chunk);
+			const request = buildMappingRequest(chunk.toBatch());
 			const t2 = cpuNow();
 			// The body exactly as TikTokClient.segmentMapping builds and serialises it.
 			const body = JSON.stringify({

@@ -4,6 +4,7 @@
  * the whole static data into the database row (JSON.stringify) and reads it back at the next execution (JSON.parse).
  */
 import type { IDataObject } from 'n8n-workflow';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
 import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { liveNodeNames, scopeName, writeJournals } from '../../nodes/TikTokBatchSync/journalStore';
@@ -46,7 +47,7 @@ const NODE = 'TikTok Batch Sync';
 
 /** A backlog queued behind a pacer that never grants a slot (as behind a long rate-limit pause). */
 async function backlog(users: number): Promise<SyncCoordinator> {
-	const coordinator = new SyncCoordinator({ clock: frozenClock });
+	const coordinator = newTikTokCoordinator({ clock: frozenClock });
 	const scope = scopeName(WORKFLOW, NODE);
 	for (let start = 0; start < users; start += 10_000) {
 		await coordinator.submit({

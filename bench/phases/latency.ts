@@ -4,13 +4,14 @@
  * code-0 answer to the request that carried it (recorded by the API's process, bench/server.ts).
  */
 import { dedupeKey, hashUser } from '../../nodes/shared/identifiers/hash';
-import { DEFAULT_SYNC_SETTINGS, SyncCoordinator, type SyncUser } from '../../nodes/TikTokBatchSync/engine';
+import { DEFAULT_WINDOW_MS, type SendMapping, type SyncUser } from '../../nodes/TikTokBatchSync/engine';
+import { ALREADY_PACED, mappingSender } from '../../nodes/TikTokBatchSync/sender';
 import { appKeyFor, TikTokClient } from '../../nodes/shared/transport/client';
-import { pacerFor, resetPacers, type RequestPacer } from '../../nodes/shared/transport/rateLimit';
-import type { MappingRequest } from '../../nodes/shared/transport/types';
+import { pacerFor, resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { ADVERTISER_ID, connectionFor, resetServer, serverAccepts, type ServerUrls } from '../lib/local';
 import { percentile, sleep, wallNow } from '../lib/stats';
 import { emailOf } from '../lib/users';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
 export interface LatencyArgs {
 	usersPerSecond: number;
@@ -36,23 +37,23 @@ export interface LatencyResult {
 	arrivalRate: number;
 }
 
-const NO_PACING: RequestPacer = { acquire: async () => undefined };
 
 export async function runLatency(urls: ServerUrls, args: LatencyArgs): Promise<LatencyResult> {
 	const audienceId = await resetServer(urls, args.benchMode);
 	resetPacers();
 	const connection = connectionFor(urls);
-	const client = new TikTokClient(connection, { pacer: NO_PACING });
+	const client = new TikTokClient(connection, { pacer: ALREADY_PACED });
 	// Per request (in send order): the hash of each row, and when the engine saw TikTok's answer.
 	const requests: Array<{ ids: string[]; answeredAt: number }> = [];
-	const send = async (request: MappingRequest) => {
-		const entry = { ids: request.batchData.map((row) => (row[0] as { id: string }).id), answeredAt: NaN };
+	const sendMapping = mappingSender(client);
+	const send: SendMapping = async (batch) => {
+		const entry = { ids: batch.columns[0] as string[], answeredAt: NaN };
 		requests.push(entry);
-		await client.segmentMapping(request);
+		await sendMapping(batch);
 		entry.answeredAt = wallNow();
 	};
 	const pacer = pacerFor(appKeyFor(connection));
-	const coordinator = new SyncCoordinator();
+	const coordinator = newTikTokCoordinator();
 	const scope = 'bench:latency';
 	const destination = { advertiserId: ADVERTISER_ID, audienceId, action: 'add' as const, idSchema: ['EMAIL_SHA256' as const] };
 
@@ -80,7 +81,7 @@ export async function runLatency(urls: ServerUrls, args: LatencyArgs): Promise<L
 	const arrivalRate = total / ((wallNow() - started) / 1000);
 	await Promise.all(submits);
 	// Let the last window close by itself (a flush would cut it short and flatter the figures).
-	const deadline = wallNow() + DEFAULT_SYNC_SETTINGS.windowMs + 10_000;
+	const deadline = wallNow() + DEFAULT_WINDOW_MS + 10_000;
 	while (coordinator.report(scope).synced < total && wallNow() < deadline) await sleep(50);
 	const synced = coordinator.report(scope).synced;
 	coordinator.reset();
@@ -104,7 +105,7 @@ export async function runLatency(urls: ServerUrls, args: LatencyArgs): Promise<L
 	return {
 		usersPerSecond: args.usersPerSecond,
 		arrivalSeconds: args.arrivalSeconds,
-		windowMs: DEFAULT_SYNC_SETTINGS.windowMs,
+		windowMs: DEFAULT_WINDOW_MS,
 		users: total,
 		synced,
 		requests: requests.length,

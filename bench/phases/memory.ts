@@ -3,10 +3,10 @@
  * Users are made the way the node makes them (hashUser + dedupeKey), handed over, then dropped by the caller, so
  * what stays on the heap is what the engine keeps.
  */
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import type { ServerUrls } from '../lib/local';
 import { BENCH_DESTINATION, blockedPacer, frozenClock, neverCalled, openPacer, unreachable } from '../lib/engine';
 import { hashedUsers } from '../lib/users';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
 export interface MemoryArgs {
 	/** Users for the queued and retry measurements (the default journal bound is 250,000). */
@@ -47,7 +47,7 @@ async function measure(
 	users: number,
 	options: { send: () => Promise<void>; pacer: typeof openPacer; waitForDelivery: boolean; windowMs: number },
 ): Promise<MemoryState> {
-	const coordinator = new SyncCoordinator({ clock: frozenClock });
+	const coordinator = newTikTokCoordinator({ clock: frozenClock });
 	const scope = 'bench:memory';
 	const settings = { windowMs: options.windowMs, maxPendingUsers: Math.max(users, 250_000) };
 	// Warm the code paths (and their allocations) up on another scope first.

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 
 import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 
-import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { DEMO } from '../../test/tiktok-local/server';
 import { ADVERTISER_ID, cpuShare, resetServer, serverCpu, serverStats, type ServerUrls } from '../lib/local';

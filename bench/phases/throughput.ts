@@ -1,11 +1,12 @@
-import { SyncCoordinator, type SyncUser } from '../../nodes/TikTokBatchSync/engine';
+import type { SendMapping, SyncUser } from '../../nodes/TikTokBatchSync/engine';
+import { ALREADY_PACED, mappingSender } from '../../nodes/TikTokBatchSync/sender';
 import { appKeyFor, TikTokClient } from '../../nodes/shared/transport/client';
-import { pacerFor, resetPacers, type RequestPacer } from '../../nodes/shared/transport/rateLimit';
-import type { MappingRequest } from '../../nodes/shared/transport/types';
+import { pacerFor, resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { ADVERTISER_ID, connectionFor, cpuShare, resetServer, serverCpu, serverStats, type ServerUrls } from '../lib/local';
 import { cpuSince, wallNow } from '../lib/stats';
 import { dedupeKey, hashUser } from '../../nodes/shared/identifiers/hash';
 import { emailOf, hashedUsers } from '../lib/users';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
 export interface ThroughputArgs {
 	users: number;
@@ -37,8 +38,6 @@ export interface ThroughputResult {
 	meanRequestMs: number;
 }
 
-/** The engine's own pace: no pacing in the client (the engine paces), the shared 50 requests/s pacer of the app. */
-const ALREADY_PACED: RequestPacer = { acquire: async () => undefined };
 
 export async function runThroughput(urls: ServerUrls, args: ThroughputArgs): Promise<ThroughputResult> {
 	const audienceId = await resetServer(urls, args.benchMode);
@@ -47,14 +46,16 @@ export async function runThroughput(urls: ServerUrls, args: ThroughputArgs): Pro
 	const client = new TikTokClient(connection, { pacer: ALREADY_PACED });
 	let requestsSent = 0;
 	let requestMs = 0;
-	const send = async (request: MappingRequest) => {
+	// The nodes' sender (no pacing in the client: the engine paces on the app's shared 50 requests/s pacer).
+	const sendMapping = mappingSender(client);
+	const send: SendMapping = async (batch) => {
 		requestsSent++;
 		const started = wallNow();
-		await client.segmentMapping(request);
+		await sendMapping(batch);
 		requestMs += wallNow() - started;
 	};
 	const pacer = pacerFor(appKeyFor(connection));
-	const coordinator = new SyncCoordinator();
+	const coordinator = newTikTokCoordinator();
 	const scope = 'bench:throughput';
 	const destination = { advertiserId: ADVERTISER_ID, audienceId, action: 'add' as const, idSchema: ['EMAIL_SHA256' as const] };
 

@@ -1,8 +1,9 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 
-import { toNodeError } from '../shared/connection';
+import { toNodeError } from '../shared/errors';
 import { searchAdvertisers, searchAudiences } from '../shared/methods/listSearch';
 import { flushAndReport } from './actions/flushAndReport';
+import { failedRunMetrics, metricsItem } from './metrics';
 import { syncUsers } from './actions/syncUsers';
 import { batchSyncDescription } from './versionDescription';
 
@@ -24,24 +25,14 @@ export class TikTokBatchSync implements INodeType {
 				const items = this.getInputData();
 				const reason = nodeError.message;
 				const sync = operation !== 'flush';
-				const metrics = {
-					operation,
-					error: reason,
-					entered: 0,
-					proceeded: sync ? items.length : 0,
-					synced: 0,
-					notSynced: 0,
-					pending: 0,
-					errored: 0,
-					rejected: sync ? items.length : 0,
-				};
+				const metrics = failedRunMetrics(sync ? 'sync' : 'flush', reason, items.length);
 				const users = sync
 					? items.map((item, itemIndex) => ({
 							json: { ...item.json, tiktokSync: { status: 'rejected', reason } },
 							pairedItem: { item: itemIndex },
 						}))
 					: [];
-				return [[{ json: metrics, pairedItem: items.map((_, item) => ({ item })) }], users];
+				return [[metricsItem(metrics, items.length)], users];
 			}
 			throw nodeError;
 		}

@@ -1,7 +1,8 @@
-import type { IDataObject } from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
 import { processWide } from '../shared/processWide';
 import type { SyncCoordinator, SyncSettings } from './engine';
+import type { Sender } from './sender';
 
 /**
  * Where the Batch Sync journal lives in workflow static data: one entry per Batch Sync node of the workflow,
@@ -46,11 +47,11 @@ function stored(staticData: IDataObject): StoredJournals | undefined {
 	return value && typeof value === 'object' && value.nodes && typeof value.nodes === 'object' ? value : undefined;
 }
 
-export function readJournals(staticData: IDataObject): Record<string, unknown> {
+function readJournals(staticData: IDataObject): Record<string, unknown> {
 	return { ...(stored(staticData)?.nodes ?? {}) };
 }
 
-export function readSavedProfiles(staticData: IDataObject): Record<string, Omit<ScopeProfile, 'appKey'>> {
+function readSavedProfiles(staticData: IDataObject): Record<string, Omit<ScopeProfile, 'appKey'>> {
 	return { ...(stored(staticData)?.profiles ?? {}) };
 }
 
@@ -91,4 +92,67 @@ export function writeJournals(staticData: IDataObject, workflowKeyValue: string,
 export function resetJournalMemory(): void {
 	scopeProfiles().clear();
 	liveScopes().clear();
+}
+
+/**
+ * The journal routine of one execution, for both operations: read what static data holds (manual runs have their
+ * own scope and never read or write it: n8n does not save their static data), restore each node's scope once per
+ * process, remember which nodes are live here, and write every live node's journal back at the end.
+ */
+export class JournalSession {
+	readonly workflow: string;
+	private readonly manual: boolean;
+	private readonly staticData: IDataObject;
+	private readonly journals: Record<string, unknown>;
+	private readonly savedProfiles: Record<string, Omit<ScopeProfile, 'appKey'>>;
+
+	constructor(
+		context: IExecuteFunctions,
+		private readonly coordinator: SyncCoordinator,
+	) {
+		this.manual = context.getMode() === 'manual';
+		this.workflow = workflowKey(context.getWorkflow().id, context.getMode());
+		this.staticData = context.getWorkflowStaticData('global');
+		this.journals = this.manual ? {} : readJournals(this.staticData);
+		this.savedProfiles = readSavedProfiles(this.staticData);
+	}
+
+	scopeOf(nodeName: string): string {
+		return scopeName(this.workflow, nodeName);
+	}
+
+	/** Every Batch Sync node of the workflow with users journaled or live in this process. */
+	nodeNames(): Set<string> {
+		return new Set([...Object.keys(this.journals), ...liveNodeNames(this.workflow)]);
+	}
+
+	/** What the node last ran with in this process, or (after a restart) what was saved with its journal. */
+	profileOf(nodeName: string): { live?: ScopeProfile; saved?: Omit<ScopeProfile, 'appKey'> } {
+		return { live: scopeProfiles().get(this.scopeOf(nodeName)), saved: this.savedProfiles[nodeName] };
+	}
+
+	/** Records what a Sync Users node runs with (its restart and its flushes use the same). */
+	setProfile(nodeName: string, profile: ScopeProfile): void {
+		scopeProfiles().set(this.scopeOf(nodeName), profile);
+	}
+
+	/**
+	 * Restores the node's journaled users (once per process; nothing in manual runs) and marks the node live here.
+	 * Returns why its journal could not be read, if it could not: its new users still sync.
+	 */
+	restore(nodeName: string, sender: Pick<Sender, 'send' | 'pacer'>, settings?: SyncSettings): string | undefined {
+		let problem: string | undefined;
+		try {
+			this.coordinator.restore(this.scopeOf(nodeName), this.journals[nodeName], sender.send, sender.pacer, settings);
+		} catch (error) {
+			problem = (error as Error).message;
+		}
+		liveNodeNames(this.workflow).add(nodeName);
+		return problem;
+	}
+
+	/** Writes the journal of every node live in this process (not for manual runs). */
+	save(): void {
+		if (!this.manual) writeJournals(this.staticData, this.workflow, this.coordinator);
+	}
 }

@@ -8,8 +8,7 @@ import {
 	identifierOptionProperties,
 	matchFieldProperties,
 } from '../shared/descriptions';
-import { DEFAULT_SYNC_SETTINGS, MAX_USERS_PER_REQUEST } from './engine';
-import { TIKTOK_MAX_REQUESTS_PER_SECOND } from '../shared/transport/rateLimit';
+import { syncOptionProperties } from './options';
 
 const sync = { operation: ['sync'] };
 
@@ -35,60 +34,8 @@ const syncProperties: INodeProperties[] = [
 		placeholder: 'Add Option',
 		default: {},
 		displayOptions: { show: sync },
-		options: [
-			...identifierOptionProperties(),
-			{
-				displayName: 'Max Pending Users',
-				name: 'maxPendingUsers',
-				type: 'number',
-				typeOptions: { minValue: 1000 },
-				default: DEFAULT_SYNC_SETTINGS.maxPendingUsers,
-				description:
-					'Most users this node keeps waiting for TikTok (they are journaled in the workflow). Past it, new users are refused with an error instead of growing the journal without limit.',
-			},
-			{
-				displayName: 'Requests per Second',
-				name: 'requestsPerSecond',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: TIKTOK_MAX_REQUESTS_PER_SECOND },
-				default: TIKTOK_MAX_REQUESTS_PER_SECOND,
-				description:
-					'Ceiling for this node. Every node and workflow using the same TikTok app in this n8n shares TikTok’s 50 requests/s.',
-			},
-			{
-				displayName: 'Retry For (Hours)',
-				name: 'retryHorizonHours',
-				type: 'number',
-				typeOptions: { minValue: 0.01, numberPrecision: 2 },
-				default: DEFAULT_SYNC_SETTINGS.retryHorizonMs / 3_600_000,
-				description: 'How long failed users are retried before they count as errored',
-			},
-			{
-				displayName: 'Users per Request',
-				name: 'usersPerRequest',
-				type: 'number',
-				typeOptions: { minValue: 1, maxValue: MAX_USERS_PER_REQUEST },
-				default: MAX_USERS_PER_REQUEST,
-				description: 'At most 10,000, TikTok’s limit',
-			},
-			{
-				displayName: 'Wait for Delivery',
-				name: 'waitForDelivery',
-				type: 'boolean',
-				default: true,
-				description:
-					'Whether the execution waits until its users are sent (or scheduled for retry). Off: it returns at once and the users are reported pending.',
-			},
-			{
-				displayName: 'Window (Seconds)',
-				name: 'windowSeconds',
-				type: 'number',
-				typeOptions: { minValue: 0, maxValue: 300, numberPrecision: 1 },
-				default: DEFAULT_SYNC_SETTINGS.windowMs / 1000,
-				description:
-					'Users arriving within this window, from any execution, are gathered into shared requests. A full request of 10,000 goes at once.',
-			},
-		],
+		// One alphabetical list, as n8n shows a collection's options.
+		options: [...identifierOptionProperties(), ...syncOptionProperties()].sort((a, b) => a.displayName.localeCompare(b.displayName)),
 	},
 ];
 

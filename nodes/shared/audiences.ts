@@ -148,3 +148,28 @@ export function forgetAudience(baseUrl: string, advertiserId: string, audienceId
 export function resetAudienceMemory(): void {
 	processMap<Remembered>(CREATED).clear();
 }
+
+/** How a node names its target audience: picked (list or ID), or by name, created when missing. */
+export interface AudienceChoice {
+	advertiserId: string;
+	selection: 'existing' | 'byName';
+	/** The audience ID (existing) or name (byName). */
+	ref: string;
+}
+
+/**
+ * The audience ID both nodes send users to. By name, a lookup from the last 10 minutes is trusted (users arrive on
+ * every run; TikTok's rate budget is better spent on mappings).
+ */
+export async function resolveAudience(client: TikTokClient, choice: AudienceChoice): Promise<string> {
+	if (choice.selection !== 'byName') return choice.ref;
+	return (await ensureAudience(client, choice.advertiserId, choice.ref, true, true)).audienceId;
+}
+
+/**
+ * The step after a mapping request failed: when TikTok refused it for good (the audience is gone, or belongs to
+ * another account), a later run by name must look the name up again instead of reusing this ID.
+ */
+export function forgetAudienceAfterFailure(baseUrl: string, advertiserId: string, audienceId: string, error: unknown): void {
+	if (isTikTokApiError(error) && error.errorClass === 'permanent') forgetAudience(baseUrl, advertiserId, audienceId);
+}

@@ -8,7 +8,7 @@ import type {
 
 import { ACCESS_TOKEN_CREDENTIAL, OAUTH2_CREDENTIAL } from './connection';
 import { parameterReader } from './fastParameters';
-import type { DeviceIdHash, MatchField } from './identifiers/hash';
+import { MATCH_FIELD_SPECS, MATCH_FIELDS, type DeviceIdHash, type MatchField } from './identifiers/fields';
 import type { EmailNormalisation } from './identifiers/normalise';
 
 /**
@@ -139,23 +139,14 @@ export function audienceTargetProperties(displayOptions?: IDisplayOptions): INod
 	];
 }
 
-const MATCH_FIELD_DEFAULTS: Record<MatchField, { label: string; expression: string; hint: string }> = {
-	email: { label: 'Email', expression: '={{ $json.email }}', hint: 'Plain or SHA-256-hashed email' },
-	phone: { label: 'Phone', expression: '={{ $json.phone }}', hint: 'Plain (any format) or SHA-256 of the E.164 number' },
-	idfa: { label: 'IDFA', expression: '={{ $json.idfa }}', hint: 'Apple advertising ID (UUID), or its hash' },
-	aaid: { label: 'GAID/AAID', expression: '={{ $json.gaid ?? $json.aaid }}', hint: 'Google/Android advertising ID (UUID), or its hash' },
-};
-
-export const MATCH_FIELDS = Object.keys(MATCH_FIELD_DEFAULTS) as MatchField[];
-
 export function matchFieldProperties(displayOptions?: IDisplayOptions): INodeProperties[] {
 	const show = displayOptions?.show ?? {};
 	const valueProperties: INodeProperties[] = MATCH_FIELDS.map((field) => ({
-		displayName: MATCH_FIELD_DEFAULTS[field].label,
+		displayName: MATCH_FIELD_SPECS[field].label,
 		name: `${field}Value`,
 		type: 'string',
-		default: MATCH_FIELD_DEFAULTS[field].expression,
-		description: MATCH_FIELD_DEFAULTS[field].hint,
+		default: MATCH_FIELD_SPECS[field].defaultExpression,
+		description: MATCH_FIELD_SPECS[field].hint,
 		displayOptions: { show: { ...show, matchFields: [field] } },
 	}));
 	return [
@@ -163,7 +154,7 @@ export function matchFieldProperties(displayOptions?: IDisplayOptions): INodePro
 			displayName: 'Fields to Match',
 			name: 'matchFields',
 			type: 'multiOptions',
-			options: MATCH_FIELDS.map((field) => ({ name: MATCH_FIELD_DEFAULTS[field].label, value: field })),
+			options: MATCH_FIELDS.map((field) => ({ name: MATCH_FIELD_SPECS[field].label, value: field })),
 			default: ['email'],
 			required: true,
 			description:

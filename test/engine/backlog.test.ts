@@ -1,8 +1,10 @@
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import { getCoordinator, SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
+import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { BacklogFullError } from '../../nodes/TikTokBatchSync/engine/errors';
 import type { SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { emailUsers, expectWhole, FakeClock, FakeTikTok, freshEngine, submitEmails } from './helpers';
+import { FakeTikTok, emailUsers, expectWhole, freshEngine, submitEmails } from '../harness/engine';
+import { FakeClock } from '../harness/clock';
 
 const SCOPE = 'wf-4:Batch Sync';
 
@@ -66,10 +68,10 @@ describe('Batch Sync engine: process-wide coordinator', () => {
 		let first: SyncCoordinator | undefined;
 		let second: SyncCoordinator | undefined;
 		jest.isolateModules(() => {
-			first = require('../../nodes/TikTokBatchSync/engine/coordinator').getCoordinator();
+			first = require('../../nodes/TikTokBatchSync/coordinator').getCoordinator();
 		});
 		jest.isolateModules(() => {
-			second = require('../../nodes/TikTokBatchSync/engine/coordinator').getCoordinator();
+			second = require('../../nodes/TikTokBatchSync/coordinator').getCoordinator();
 		});
 		expect(first).toBeDefined();
 		expect(first).toBe(second);

@@ -1,6 +1,7 @@
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
+import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import type { Destination, SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, freshEngine, hexId, submitEmails, T0 } from './helpers';
+import { EMAIL_DESTINATION, FakeTikTok, emailUsers, expectWhole, freshEngine, hexId, submitEmails } from '../harness/engine';
+import { FakeClock, T0 } from '../harness/clock';
 
 const SCOPE = 'wf-1:Batch Sync';
 

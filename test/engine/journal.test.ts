@@ -1,9 +1,12 @@
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
+import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { JournalFormatError } from '../../nodes/TikTokBatchSync/engine/errors';
 import type { Journal } from '../../nodes/TikTokBatchSync/engine/journal';
 import type { Destination, SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, freshEngine, HOUR, immediatePacer, submitEmails, T0 } from './helpers';
+import { EMAIL_DESTINATION, FakeTikTok, emailUsers, expectWhole, freshEngine, submitEmails } from '../harness/engine';
+import { FakeClock, HOUR, T0 } from '../harness/clock';
+import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
 const SCOPE = 'wf-3:Batch Sync';
 const serverError = () => new TikTokApiError({ message: 'System error', code: 50000 });
@@ -34,9 +37,9 @@ describe('Batch Sync engine: journal', () => {
 		// Process 2, an hour later.
 		const clock2 = new FakeClock(T0 + HOUR);
 		const tiktok2 = new FakeTikTok(clock2);
-		const restarted = new SyncCoordinator({ clock: clock2, random: () => 0.5 });
+		const restarted = newTikTokCoordinator({ clock: clock2, random: () => 0.5 });
 		expect(restarted.hasRestored(SCOPE)).toBe(false);
-		expect(restarted.restore(SCOPE, journal, tiktok2.send, immediatePacer)).toEqual({ restoredUsers: 5_000 });
+		expect(restarted.restore(SCOPE, journal, tiktok2.send, ALREADY_PACED)).toEqual({ restoredUsers: 5_000 });
 		expect(restarted.hasRestored(SCOPE)).toBe(true);
 		expect(expectWhole(restarted, SCOPE)).toEqual(before);
 
@@ -46,7 +49,7 @@ describe('Batch Sync engine: journal', () => {
 		expect(expectWhole(restarted, SCOPE)).toMatchObject({ entered: 15_002, synced: 15_000, pending: 0 });
 
 		// Every later execution calls restore too: nothing is added twice.
-		expect(restarted.restore(SCOPE, journal, tiktok2.send, immediatePacer)).toEqual({ restoredUsers: 0 });
+		expect(restarted.restore(SCOPE, journal, tiktok2.send, ALREADY_PACED)).toEqual({ restoredUsers: 0 });
 		await clock2.advance(10_000);
 		expect(tiktok2.calls).toHaveLength(1);
 
@@ -56,7 +59,7 @@ describe('Batch Sync engine: journal', () => {
 			destination: EMAIL_DESTINATION,
 			users: emailUsers(3, 50_000),
 			send: tiktok2.send,
-			pacer: immediatePacer,
+			pacer: ALREADY_PACED,
 			waitForDelivery: false,
 		});
 		await clock2.advance(5_000);
@@ -72,7 +75,7 @@ describe('Batch Sync engine: journal', () => {
 		coordinator.reset();
 
 		const healthy = new FakeTikTok(clock);
-		coordinator.restore(SCOPE, journal, healthy.send, immediatePacer);
+		coordinator.restore(SCOPE, journal, healthy.send, ALREADY_PACED);
 		await coordinator.flush(SCOPE);
 		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 300, synced: 300, pending: 0 });
 	});
@@ -80,7 +83,7 @@ describe('Batch Sync engine: journal', () => {
 	it('ignores a journal this coordinator wrote itself (a scope first restored after its own export)', async () => {
 		await submit(emailUsers(10));
 		const ownJournal = persisted(coordinator.exportJournal(SCOPE));
-		expect(coordinator.restore(SCOPE, ownJournal, tiktok.send, immediatePacer)).toEqual({ restoredUsers: 0 });
+		expect(coordinator.restore(SCOPE, ownJournal, tiktok.send, ALREADY_PACED)).toEqual({ restoredUsers: 0 });
 		await clock.advance(5_000);
 		expect(tiktok.sentIds()).toHaveLength(10);
 		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 10, synced: 10 });
@@ -119,7 +122,7 @@ describe('Batch Sync engine: journal', () => {
 		coordinator.reset();
 
 		const tiktok2 = new FakeTikTok(clock);
-		coordinator.restore(SCOPE, journal, tiktok2.send, immediatePacer);
+		coordinator.restore(SCOPE, journal, tiktok2.send, ALREADY_PACED);
 		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, pending: 4 });
 		await clock.advance(0);
 		expect(tiktok2.calls[0].request.batchData).toEqual([
@@ -141,8 +144,8 @@ describe('Batch Sync engine: journal', () => {
 		coordinator.reset();
 		const late = new FakeClock(T0 + 14 * HOUR);
 		const lateTikTok = new FakeTikTok(late);
-		const restarted = new SyncCoordinator({ clock: late });
-		restarted.restore(SCOPE, journal, lateTikTok.send, immediatePacer);
+		const restarted = newTikTokCoordinator({ clock: late });
+		restarted.restore(SCOPE, journal, lateTikTok.send, ALREADY_PACED);
 		expect(expectWhole(restarted, SCOPE)).toMatchObject({
 			pending: 0,
 			errored: 5,
@@ -153,13 +156,13 @@ describe('Batch Sync engine: journal', () => {
 	});
 
 	it('says clearly when static data does not hold a readable journal, once', () => {
-		expect(() => coordinator.restore(SCOPE, { format: 'something else' }, tiktok.send, immediatePacer)).toThrow(
+		expect(() => coordinator.restore(SCOPE, { format: 'something else' }, tiktok.send, ALREADY_PACED)).toThrow(
 			JournalFormatError,
 		);
-		expect(coordinator.restore(SCOPE, { format: 'something else' }, tiktok.send, immediatePacer)).toEqual({
+		expect(coordinator.restore(SCOPE, { format: 'something else' }, tiktok.send, ALREADY_PACED)).toEqual({
 			restoredUsers: 0,
 		});
-		expect(coordinator.restore('other scope', undefined, tiktok.send, immediatePacer)).toEqual({ restoredUsers: 0 });
+		expect(coordinator.restore('other scope', undefined, tiktok.send, ALREADY_PACED)).toEqual({ restoredUsers: 0 });
 		expectWhole(coordinator, SCOPE);
 	});
 });

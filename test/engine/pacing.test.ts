@@ -1,14 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { pacerFor, resetPacers, TIKTOK_MAX_REQUESTS_PER_SECOND } from '../../nodes/shared/transport/rateLimit';
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
-import { EMAIL_DESTINATION, emailUsers, expectWhole } from './helpers';
+import { EMAIL_DESTINATION, emailUsers, expectWhole } from '../harness/engine';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
 describe('Batch Sync engine: real clock and the shared 50 requests/s pacer', () => {
 	beforeEach(() => resetPacers());
 	afterEach(() => resetPacers());
 
 	it('never lets a 1,000 ms window hold more than 50 requests, across two scopes of one app', async () => {
-		const coordinator = new SyncCoordinator();
+		const coordinator = newTikTokCoordinator();
 		const sentAt: number[] = [];
 		const send = async () => {
 			sentAt.push(performance.now());

@@ -1,8 +1,10 @@
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
-import { retryDelayMs } from '../../nodes/TikTokBatchSync/engine/retrySchedule';
+import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { retryDelayMs } from '../../nodes/TikTokBatchSync/engine/failurePolicy';
 import type { SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, emailUsers, expectWhole, FakeClock, FakeTikTok, freshEngine, HOUR, immediatePacer, submitEmails, T0 } from './helpers';
+import { EMAIL_DESTINATION, FakeTikTok, emailUsers, expectWhole, freshEngine, submitEmails } from '../harness/engine';
+import { FakeClock, HOUR, T0 } from '../harness/clock';
+import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
 
 const SCOPE = 'wf-2:Batch Sync';
 const SECOND = 1_000;
@@ -161,7 +163,7 @@ describe('Batch Sync engine: retries', () => {
 			destination: EMAIL_DESTINATION,
 			users: emailUsers(3_000),
 			send: expired.send,
-			pacer: immediatePacer,
+			pacer: ALREADY_PACED,
 			settings: { usersPerRequest: 1_000 },
 			waitForDelivery: true,
 		});

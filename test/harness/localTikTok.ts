@@ -1,6 +1,6 @@
 import { resetAudienceMemory } from '../../nodes/shared/audiences';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
-import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { resetJournalMemory } from '../../nodes/TikTokBatchSync/journalStore';
 import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 

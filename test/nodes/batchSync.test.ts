@@ -1,8 +1,8 @@
 import type { IDataObject, INode, IRun } from 'n8n-workflow';
 
-import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
-import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { digestHex } from '../../nodes/shared/digest';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
 import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';

@@ -2,7 +2,7 @@ import type { IDataObject, INode } from 'n8n-workflow';
 
 import { TikTokBusinessApi } from '../../credentials/TikTokBusinessApi.credentials';
 import { TikTokBusinessOAuth2Api } from '../../credentials/TikTokBusinessOAuth2Api.credentials';
-import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { digestHex } from '../../nodes/shared/digest';
 import { TikTokAudience } from '../../nodes/TikTokAudience/TikTokAudience.node';
 import { chain, itemsNode, loadOptionsContext, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
 import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';

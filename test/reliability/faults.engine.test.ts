@@ -4,32 +4,32 @@
  * request is real. Each test checks who is in the audience at the end (at the local API) and that the counters add
  * up (entered = synced + notSynced + pending + errored) at every step.
  */
-import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { digestHex } from '../../nodes/shared/digest';
 import { TikTokClient } from '../../nodes/shared/transport/client';
-import type { RequestPacer } from '../../nodes/shared/transport/rateLimit';
-import type { MappingRequest } from '../../nodes/shared/transport/types';
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine/coordinator';
+import type { SendMapping, SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { ALREADY_PACED, mappingSender } from '../../nodes/TikTokBatchSync/sender';
 import type { Destination, SubmitRequest, SubmitResult, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
 import { DEMO, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
-import { createAudience, Driver, HOUR, InflightTracker, ManualClock, MINUTE, SECOND, T0, US, watchUnhandled } from './helpers';
+import { US, createAudience } from '../harness/fixtures';
+import { Driver, InflightTracker, watchUnhandled } from './helpers';
+import { FakeClock, HOUR, MINUTE, SECOND, T0 } from '../harness/clock';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
 const SCOPE = 'wf-faults:Batch Sync';
-const immediate: RequestPacer = { acquire: async () => undefined };
 
 let local: TikTokLocal;
 const tracker = new InflightTracker();
-let clock: ManualClock;
+let clock: FakeClock;
 let driver: Driver;
 let coordinator: SyncCoordinator;
 let unhandled: ReturnType<typeof watchUnhandled>;
 
 function clientFor(token: string, timeoutMs = 2_000): TikTokClient {
-	return new TikTokClient({ baseUrl: local.url, accessToken: token, appId: DEMO.appId }, { pacer: immediate, timeoutMs });
+	return new TikTokClient({ baseUrl: local.url, accessToken: token, appId: DEMO.appId }, { pacer: ALREADY_PACED, timeoutMs });
 }
 
-function sendVia(client: TikTokClient) {
-	return (request: MappingRequest) => client.segmentMapping(request);
-}
+/** The nodes' own sender: the shared request builder, failures classified for the engine. */
+const sendVia = mappingSender;
 
 function emails(count: number, prefix: string): string[] {
 	return Array.from({ length: count }, (_, i) => `${prefix}${i}@example.com`);
@@ -61,7 +61,7 @@ function submit(audienceId: string, list: string[], extra: Partial<SubmitRequest
 		destination: destination(audienceId),
 		users: usersOf(list),
 		send: sendVia(clientFor(DEMO.accessToken)),
-		pacer: immediate,
+		pacer: ALREADY_PACED,
 		settings: { windowMs: 0 },
 		waitForDelivery: true,
 		...extra,
@@ -88,9 +88,9 @@ afterAll(async () => {
 
 beforeEach(() => {
 	local.reset();
-	clock = new ManualClock(T0);
+	clock = new FakeClock(T0);
 	driver = new Driver(clock, tracker);
-	coordinator = new SyncCoordinator({ clock, random: () => 0.5 });
+	coordinator = newTikTokCoordinator({ clock, random: () => 0.5 });
 	unhandled = watchUnhandled();
 });
 
@@ -210,14 +210,15 @@ it('connections reset mid-request are retried and every user lands', async () =>
 });
 
 it('a token revoked mid-run keeps the rest pending; reconnecting later delivers them all at once', async () => {
-	coordinator = new SyncCoordinator({ clock, random: () => 0.5, maxRequestsInFlight: 1 });
+	coordinator = newTikTokCoordinator({ clock, random: () => 0.5, maxRequestsInFlight: 1 });
 	const audienceId = await createAudience(local, 'revoked mid-run');
 	const list = emails(25_000, 'mid');
 	const oldClient = clientFor(DEMO.accessToken);
 	let delivered = 0;
 	// The credential is revoked in TikTok right after the first request got through.
-	const send = async (request: MappingRequest) => {
-		await oldClient.segmentMapping(request);
+	const sendOld = mappingSender(oldClient);
+	const send: SendMapping = async (batch) => {
+		await sendOld(batch);
 		if (++delivered === 1) local.revokeToken(DEMO.accessToken);
 	};
 
@@ -231,7 +232,7 @@ it('a token revoked mid-run keeps the rest pending; reconnecting later delivers 
 	// Reconnect: a new token for the same app, handed over by the next execution.
 	local.addToken('reconnected-token', DEMO.appId);
 	const attemptsBefore = mappingAttempts();
-	await driver.settle(coordinator.flush(SCOPE, { send: sendVia(clientFor('reconnected-token')), pacer: immediate }));
+	await driver.settle(coordinator.flush(SCOPE, { send: sendVia(clientFor('reconnected-token')), pacer: ALREADY_PACED }));
 	expect(whole()).toMatchObject({ entered: 25_000, synced: 25_000, pending: 0, errored: 0 });
 	expect(mappingAttempts() - attemptsBefore).toBe(2);
 	expectMembersExactly(audienceId, list);

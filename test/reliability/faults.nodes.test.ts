@@ -5,35 +5,21 @@
  * the real clock (its quick retries wait 1 s and 3 s).
  */
 import type { IDataObject } from 'n8n-workflow';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
-import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { digestHex } from '../../nodes/shared/digest';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
-import { setCoordinatorForTests, SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { setCoordinatorForTests } from '../../nodes/TikTokBatchSync/coordinator';
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { DEMO, startTikTokLocal, type FaultSpec, type TikTokLocal } from '../tiktok-local/server';
-import {
-	accessTokenCredentials,
-	addParameters,
-	audienceNode,
-	batchNode,
-	createAudience,
-	Driver,
-	expectInvariant,
-	HOUR,
-	InflightTracker,
-	locator,
-	ManualClock,
-	MINUTE,
-	runOne,
-	syncParameters,
-	T0,
-	watchUnhandled,
-	type NodeRun,
-} from './helpers';
+import { accessTokenCredentials, addParameters, audienceNode, batchNode, createAudience, expectInvariant, locator, syncParameters } from '../harness/fixtures';
+import { Driver, InflightTracker, runOne, type NodeRun, watchUnhandled } from './helpers';
+import { FakeClock, HOUR, MINUTE, T0 } from '../harness/clock';
 
 let local: TikTokLocal;
 const tracker = new InflightTracker();
-let clock: ManualClock;
+let clock: FakeClock;
 let driver: Driver;
 let coordinator: SyncCoordinator;
 let unhandled: ReturnType<typeof watchUnhandled>;
@@ -87,9 +73,9 @@ afterAll(async () => {
 beforeEach(() => {
 	local.reset();
 	resetPacers();
-	clock = new ManualClock(T0);
+	clock = new FakeClock(T0);
 	driver = new Driver(clock, tracker);
-	coordinator = new SyncCoordinator({ clock, random: () => 0.5 });
+	coordinator = newTikTokCoordinator({ clock, random: () => 0.5 });
 	setCoordinatorForTests(coordinator);
 	unhandled = watchUnhandled();
 });
@@ -268,7 +254,7 @@ describe('TikTok Audience node', () => {
 		const out = run.output();
 		expect(out).toHaveLength(20);
 		for (const item of out) {
-			expect(item).toMatchObject({ status: 'error', reason: 'HTTP 502: TikTok answered HTTP 502 without its JSON envelope' });
+			expect(item).toMatchObject({ status: 'error', reason: 'TikTok HTTP 502: TikTok answered HTTP 502 without its JSON envelope' });
 			expect(item.error).toMatch(/^TikTok had a temporary problem/);
 			expect(JSON.stringify(item)).not.toMatch(/<html|DOCTYPE|edge-proxy/i);
 		}
@@ -292,7 +278,7 @@ describe('TikTok Audience node', () => {
 		const out = run.output();
 		expect(out.slice(0, 20).every((item) => item.status === 'error')).toBe(true);
 		expect(out[0].reason).toBe(
-			`TikTok code 40002: Parameter error: invalid audience ID ${doomed}: it does not exist, was deleted, or does not belong to advertiser_ids.`,
+			`TikTok error 40002: Parameter error: invalid audience ID ${doomed}: it does not exist, was deleted, or does not belong to advertiser_ids.`,
 		);
 		expect(out[0].error).toMatch(/TikTok does not know this audience: it may have been deleted in TikTok/);
 		expect(out.slice(20).every((item) => item.status === 'synced' && item.audienceId === healthy)).toBe(true);

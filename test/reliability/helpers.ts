@@ -22,19 +22,10 @@ import {
 
 import { TikTokClient } from '../../nodes/shared/transport/client';
 import { chain, outputOf, registerNodeType, runWorkflow, type CredentialFixtures } from '../harness/n8n';
-import { DEMO, type TikTokLocal } from '../tiktok-local/server';
+import type { TikTokLocal } from '../tiktok-local/server';
+import { FakeClock } from '../harness/clock';
+import { accessTokenCredentials } from '../harness/fixtures';
 
-export const T0 = 1_700_000_000_000;
-export const SECOND = 1_000;
-export const MINUTE = 60_000;
-export const HOUR = 3_600_000;
-export const US = DEMO.advertisers[0].id;
-export const EU = DEMO.advertisers[1].id;
-
-export const BATCH_TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokBatchSync';
-export const AUDIENCE_TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokAudience';
-
-export const locator = (value: string) => ({ __rl: true, mode: 'id', value });
 
 // ---------------------------------------------------------------------------------------------------------------
 // Unhandled rejections
@@ -69,10 +60,6 @@ export function watchUnhandled(): { seen: unknown[]; stop: () => void } {
 // Manual clock + in-flight tracking: the engine on a fake timeline, its requests over real HTTP
 // ---------------------------------------------------------------------------------------------------------------
 
-/** A clock that moves only when told to (and tells when its next timer is due): the engine tests' fake clock. */
-import { FakeClock as ManualClock } from '../engine/helpers';
-
-export { ManualClock };
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -133,10 +120,10 @@ export class InflightTracker {
 	}
 }
 
-/** Moves a ManualClock timer by timer, waiting for the real requests each timer starts before going on. */
+/** Moves a FakeClock timer by timer, waiting for the real requests each timer starts before going on. */
 export class Driver {
 	constructor(
-		readonly clock: ManualClock,
+		readonly clock: FakeClock,
 		readonly tracker: InflightTracker,
 	) {}
 
@@ -178,75 +165,6 @@ export class Driver {
 		}
 		return await work;
 	}
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Local TikTok, credentials, nodes
-// ---------------------------------------------------------------------------------------------------------------
-
-export function accessTokenCredentials(local: TikTokLocal, token: string = DEMO.accessToken): CredentialFixtures {
-	return {
-		tikTokBusinessApi: { accessToken: token, appId: DEMO.appId, secret: DEMO.secret, environment: 'custom', baseUrl: local.url },
-	};
-}
-
-/** Creates an audience straight through the local API (not through the code under test). */
-export async function createAudience(local: TikTokLocal, name: string, advertiserId = US): Promise<string> {
-	const response = await fetch(`${local.url}/open_api/v1.3/segment/audience/`, {
-		method: 'POST',
-		headers: { 'Access-Token': DEMO.accessToken, 'Content-Type': 'application/json' },
-		body: JSON.stringify({ advertiser_id: advertiserId, action: 'create', custom_audience_name: name }),
-	});
-	const body = (await response.json()) as { code: number; data: { audience_id: string } };
-	if (body.code !== 0) throw new Error(`could not create audience ${name}: ${JSON.stringify(body)}`);
-	return body.data.audience_id;
-}
-
-/** A node of this package using the access-token credential. */
-function packageNode(type: string, id: string, name: string, parameters: IDataObject, extra: Partial<INode>): INode {
-	return {
-		id,
-		name,
-		type,
-		typeVersion: 1,
-		position: [200, 0],
-		parameters: { authentication: 'accessToken', ...parameters } as INode['parameters'],
-		credentials: { tikTokBusinessApi: { id: '1', name: 'TikTok' } },
-		...extra,
-	};
-}
-
-export function batchNode(parameters: IDataObject, extra: Partial<INode> = {}): INode {
-	return packageNode(BATCH_TYPE, 'batch', 'TikTok Batch Sync', parameters, extra);
-}
-
-export function audienceNode(parameters: IDataObject, extra: Partial<INode> = {}): INode {
-	return packageNode(AUDIENCE_TYPE, 'tiktok', 'TikTok Audience', parameters, extra);
-}
-
-export function syncParameters(audienceId: string, options: IDataObject = {}, extra: IDataObject = {}): IDataObject {
-	return {
-		operation: 'sync',
-		action: 'add',
-		advertiserId: locator(US),
-		audienceSelection: 'existing',
-		audienceId: locator(audienceId),
-		matchFields: ['email'],
-		options: { windowSeconds: 0, ...options },
-		...extra,
-	};
-}
-
-export function addParameters(audienceId: string, extra: IDataObject = {}): IDataObject {
-	return {
-		resource: 'user',
-		operation: 'add',
-		advertiserId: locator(US),
-		audienceSelection: 'existing',
-		audienceId: locator(audienceId),
-		matchFields: ['email'],
-		...extra,
-	};
 }
 
 // Items for a run come from this registry instead of a JSON parameter: no 100 MB parameter strings, no parsing.
@@ -310,12 +228,6 @@ export async function runOne(
 		output: (index = 0) => outputOf(run, node.name, index).map((item) => item.json),
 		error: run.data.resultData.error,
 	};
-}
-
-export function expectInvariant(counters: IDataObject): void {
-	expect(counters.entered).toBe(
-		(counters.synced as number) + (counters.notSynced as number) + (counters.pending as number) + (counters.errored as number),
-	);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

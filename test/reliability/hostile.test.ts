@@ -8,16 +8,8 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { type TikTokLocal } from '../tiktok-local/server';
-import {
-	addParameters,
-	audienceNode,
-	batchNode,
-	createAudience,
-	expectInvariant,
-	runOne,
-	syncParameters,
-	watchUnhandled,
-} from './helpers';
+import { addParameters, audienceNode, batchNode, createAudience, expectInvariant, syncParameters } from '../harness/fixtures';
+import { runOne, watchUnhandled } from './helpers';
 import { expectedAudience, HOSTILE_CATEGORY_COUNT, hostileRecords, type HostileRecord } from './hostileRecords';
 import { useLocalTikTok } from '../harness/localTikTok';
 

@@ -3,32 +3,19 @@
  * while TikTok fails; the 400-audience cap of an ad account; audience names longer than 70 characters.
  */
 import type { IDataObject } from 'n8n-workflow';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
-import { getCoordinator, setCoordinatorForTests, SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { getCoordinator, setCoordinatorForTests } from '../../nodes/TikTokBatchSync/coordinator';
 import { decodeGroupIds, parseJournal } from '../../nodes/TikTokBatchSync/engine/journal';
-import { adviceFor } from '../../nodes/shared/connection';
-import { digestHex } from '../../nodes/shared/identifiers/hash';
+import { adviceFor } from '../../nodes/shared/errors';
+import { digestHex } from '../../nodes/shared/digest';
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { MAX_AUDIENCES_PER_ADVERTISER, type TikTokLocal } from '../tiktok-local/server';
-import {
-	addParameters,
-	audienceNode,
-	batchNode,
-	createAudience,
-	Driver,
-	expectInvariant,
-	InflightTracker,
-	locator,
-	ManualClock,
-	runOne,
-	SECOND,
-	syncParameters,
-	T0,
-	US,
-	watchUnhandled,
-	type NodeRun,
-} from './helpers';
+import { US, addParameters, audienceNode, batchNode, createAudience, expectInvariant, locator, syncParameters } from '../harness/fixtures';
+import { Driver, InflightTracker, runOne, type NodeRun, watchUnhandled } from './helpers';
+import { FakeClock, SECOND, T0 } from '../harness/clock';
 import { useLocalTikTok } from '../harness/localTikTok';
 
 let local: TikTokLocal;
@@ -91,7 +78,7 @@ describe('100,000 items in one execution', () => {
 
 describe('Max Pending Users (the journal bound) reached while TikTok fails', () => {
 	const tracker = new InflightTracker();
-	let clock: ManualClock;
+	let clock: FakeClock;
 	let driver: Driver;
 	let coordinator: SyncCoordinator;
 	const valid = Array.from({ length: 40 }, (_, i) => `bound${i}@example.com`);
@@ -101,9 +88,9 @@ describe('Max Pending Users (the journal bound) reached while TikTok fails', () 
 	beforeAll(() => tracker.install());
 	afterAll(() => tracker.restore());
 	beforeEach(() => {
-		clock = new ManualClock(T0);
+		clock = new FakeClock(T0);
 		driver = new Driver(clock, tracker);
-		coordinator = new SyncCoordinator({ clock, random: () => 0.5 });
+		coordinator = newTikTokCoordinator({ clock, random: () => 0.5 });
 		setCoordinatorForTests(coordinator);
 	});
 	afterEach(() => {

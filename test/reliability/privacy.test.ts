@@ -7,26 +7,13 @@
 import type { IDataObject, ILoadOptionsFunctions, INode } from 'n8n-workflow';
 
 import { TikTokBatchSync } from '../../nodes/TikTokBatchSync/TikTokBatchSync.node';
-import { getCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { TikTokClient } from '../../nodes/shared/transport/client';
 import type { CredentialFixtures } from '../harness/n8n';
 import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';
-import {
-	accessTokenCredentials,
-	addParameters,
-	audienceNode,
-	batchNode,
-	captureLogs,
-	createAudience,
-	errorJson,
-	leaksIn,
-	locator,
-	runErrors,
-	runOne,
-	syncParameters,
-	type NodeRun,
-} from './helpers';
+import { accessTokenCredentials, addParameters, audienceNode, batchNode, createAudience, locator, syncParameters } from '../harness/fixtures';
+import { captureLogs, errorJson, leaksIn, runErrors, runOne, type NodeRun } from './helpers';
 import { useLocalTikTok } from '../harness/localTikTok';
 
 // ---- the personal data -------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
-import { toNodeError } from '../../shared/connection';
+import { toNodeError } from '../../shared/errors';
 
 /** Read a resource locator's value (list or ID mode) for one item, trimmed. */
 export function locatorValue(context: IExecuteFunctions, name: string, itemIndex: number): string {

@@ -1,6 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
 
-import { getClient, toNodeError } from '../../shared/connection';
+import { getClient } from '../../shared/connection';
+import { toNodeError } from '../../shared/errors';
 import type { TikTokClient } from '../../shared/transport/client';
 import * as audience from './audience/Audience.resource';
 import * as user from './user/User.resource';

@@ -1,63 +1,18 @@
-import {
-	NodeOperationError,
-	type IDataObject,
-	type IExecuteFunctions,
-	type INodeExecutionData,
-} from 'n8n-workflow';
+import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
 
-import { z } from 'zod';
-
-import { ensureAudience } from '../../shared/audiences';
-import { getConnection, toNodeError } from '../../shared/connection';
+import { resolveAudience } from '../../shared/audiences';
+import { getConnection } from '../../shared/connection';
 import { matchValueReaders, readMatchSettings } from '../../shared/descriptions';
-import { dedupeKey, hashUser, idTypeFor } from '../../shared/identifiers/hash';
-import { TIKTOK_MAX_REQUESTS_PER_SECOND } from '../../shared/transport/rateLimit';
-import { DEFAULT_SYNC_SETTINGS, getCoordinator, MAX_USERS_PER_REQUEST, type SyncSettings, type SyncUser } from '../engine';
+import { toNodeError } from '../../shared/errors';
+import { idTypeFor } from '../../shared/identifiers/fields';
+import { dedupeKey, hashUser } from '../../shared/identifiers/hash';
 import { appKeyFor } from '../../shared/transport/client';
-import { liveNodeNames, readJournals, scopeName, scopeProfiles, workflowKey, writeJournals } from '../journalStore';
-import { countersJson, senderFor } from './shared';
-
-const OPTION_LABELS: Record<string, string> = {
-	windowSeconds: 'Window (Seconds)',
-	usersPerRequest: 'Users per Request',
-	requestsPerSecond: 'Requests per Second',
-	retryHorizonHours: 'Retry For (Hours)',
-	waitForDelivery: 'Wait for Delivery',
-	maxPendingUsers: 'Max Pending Users',
-};
-
-/** The node's options, checked: a value out of range (often from an expression) is an error, not a silent clamp. */
-const syncOptionsSchema = z
-	.object({
-		windowSeconds: z.number().min(0).max(300).default(DEFAULT_SYNC_SETTINGS.windowMs / 1000),
-		usersPerRequest: z.number().int().min(1).max(MAX_USERS_PER_REQUEST).default(MAX_USERS_PER_REQUEST),
-		requestsPerSecond: z.number().min(1).max(TIKTOK_MAX_REQUESTS_PER_SECOND).default(TIKTOK_MAX_REQUESTS_PER_SECOND),
-		retryHorizonHours: z.number().gt(0).max(24 * 30).default(DEFAULT_SYNC_SETTINGS.retryHorizonMs / 3_600_000),
-		waitForDelivery: z.boolean().default(true),
-		maxPendingUsers: z.number().int().min(1).max(10_000_000).default(DEFAULT_SYNC_SETTINGS.maxPendingUsers),
-	})
-	.passthrough();
-
-export function readSyncSettings(context: IExecuteFunctions): { settings: SyncSettings; requestsPerSecond: number; waitForDelivery: boolean } {
-	const parsed = syncOptionsSchema.safeParse(context.getNodeParameter('options', 0, {}));
-	if (!parsed.success) {
-		const problems = parsed.error.issues.map((issue) => `${OPTION_LABELS[String(issue.path[0])] ?? String(issue.path[0])}: ${issue.message}`);
-		throw new NodeOperationError(context.getNode(), `Invalid option value. ${problems.join('; ')}`, {
-			description: 'Fix the value in the node’s Options (an expression may have produced it).',
-		});
-	}
-	const options = parsed.data;
-	return {
-		settings: {
-			windowMs: Math.round(options.windowSeconds * 1000),
-			usersPerRequest: options.usersPerRequest,
-			retryHorizonMs: Math.round(options.retryHorizonHours * 3_600_000),
-			maxPendingUsers: options.maxPendingUsers,
-		},
-		requestsPerSecond: options.requestsPerSecond,
-		waitForDelivery: options.waitForDelivery,
-	};
-}
+import { getCoordinator } from '../coordinator';
+import { tallyReasons, type SyncUser } from '../engine';
+import { JournalSession } from '../journalStore';
+import { metricsItem, syncRunMetrics } from '../metrics';
+import { readSyncOptions } from '../options';
+import { senderFor } from '../sender';
 
 /**
  * Sync Users: hash this run's users, hand them to the process-wide coordinator, wait (or not) for delivery, journal
@@ -66,35 +21,30 @@ export function readSyncSettings(context: IExecuteFunctions): { settings: SyncSe
 export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
 	const node = this.getNode();
-	const workflow = workflowKey(this.getWorkflow().id, this.getMode());
-	const scope = scopeName(workflow, node.name);
 	const coordinator = getCoordinator();
-	const { settings, requestsPerSecond, waitForDelivery } = readSyncSettings(this);
+	const journal = new JournalSession(this, coordinator);
+	const scope = journal.scopeOf(node.name);
+	const { settings, requestsPerSecond, waitForDelivery } = readSyncOptions(this);
 	const action = this.getNodeParameter('action', 0, 'add') as 'add' | 'remove';
 	const match = readMatchSettings(this);
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
 
 	const sender = senderFor(await getConnection(this), scope, requestsPerSecond);
-	scopeProfiles().set(scope, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
-	const staticData = this.getWorkflowStaticData('global');
-	try {
-		const journal = this.getMode() === 'manual' ? undefined : readJournals(staticData)[node.name];
-		coordinator.restore(scope, journal, sender.send, sender.pacer, settings);
-	} catch (error) {
-		// An unreadable journal cannot be restored; say so once, and go on syncing the new users.
-		this.addExecutionHints({ message: (error as Error).message, location: 'outputPane' });
-	}
-	liveNodeNames(workflow).add(node.name);
+	journal.setProfile(node.name, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
+	const restoreProblem = journal.restore(node.name, sender, settings);
+	// An unreadable journal cannot be restored; say so once, and go on syncing the new users.
+	if (restoreProblem) this.addExecutionHints({ message: restoreProblem, location: 'outputPane' });
 
 	const advertiserId = String(this.getNodeParameter('advertiserId', 0, '', { extractValue: true }) ?? '').trim();
 	const selection = this.getNodeParameter('audienceSelection', 0, 'existing') as 'existing' | 'byName';
 	if (!advertiserId) throw new NodeOperationError(node, 'Choose an ad account');
+	const ref =
+		selection === 'byName'
+			? String(this.getNodeParameter('audienceName', 0, ''))
+			: String(this.getNodeParameter('audienceId', 0, '', { extractValue: true }) ?? '').trim();
 	let audienceId: string;
 	try {
-		audienceId =
-			selection === 'byName'
-				? (await ensureAudience(sender.client, advertiserId, String(this.getNodeParameter('audienceName', 0, '')), true, true)).audienceId
-				: String(this.getNodeParameter('audienceId', 0, '', { extractValue: true }) ?? '').trim();
+		audienceId = await resolveAudience(sender.client, { advertiserId, selection, ref });
 	} catch (error) {
 		throw toNodeError(node, error);
 	}
@@ -132,31 +82,18 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		settings,
 		waitForDelivery,
 	});
-	// n8n never saves a manual run's static data; writing it would only hide the production journal in this run.
-	if (this.getMode() !== 'manual') writeJournals(staticData, workflow, coordinator);
+	journal.save();
 
-	const tally = (reasons: Array<string | undefined>) => {
-		const counts: Record<string, number> = {};
-		for (const reason of reasons) if (reason) counts[reason] = (counts[reason] ?? 0) + 1;
-		return counts;
-	};
-	const erroredReasons = tally(result.outcomes.filter((o) => o.status === 'errored').map((o) => o.reason));
-	const metrics: IDataObject = {
-		operation: 'sync',
+	const metrics = syncRunMetrics({
 		action,
 		advertiserId,
 		audienceId,
-		entered: result.tallies.entered,
 		proceeded: items.length,
-		synced: result.tallies.synced,
-		notSynced: result.tallies.notSynced,
-		notSyncedReasons: tally(notSyncedReasons),
-		pending: result.tallies.pending,
-		errored: result.tallies.errored,
-		erroredReasons,
-		rejected: result.tallies.rejected,
-		totals: countersJson(coordinator.report(scope)),
-	};
+		tallies: result.tallies,
+		notSyncedReasons: tallyReasons(notSyncedReasons),
+		erroredReasons: tallyReasons(result.outcomes.filter((outcome) => outcome.status === 'errored').map((outcome) => outcome.reason)),
+		totals: coordinator.report(scope),
+	});
 
 	const usersOut: INodeExecutionData[] = items.map((item, itemIndex) => {
 		const userIndex = userIndexOfItem[itemIndex];
@@ -181,6 +118,5 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 			location: 'outputPane',
 		});
 	}
-	const allItems = items.map((_, item) => ({ item }));
-	return [[{ json: metrics, pairedItem: allItems }], usersOut];
+	return [[metricsItem(metrics, items.length)], usersOut];
 }

@@ -1,4 +1,4 @@
-import { Chunk } from './chunker';
+import { Chunk } from './chunk';
 import type { Clock } from './clock';
 import type { Destination } from './types';
 
@@ -51,7 +51,6 @@ export class UserBuffer {
 		this.chunk = undefined;
 		this.keys = new Set();
 		chunk.seal();
-		chunk.state = 'queued';
 		this.onCut(chunk);
 		return chunk;
 	}

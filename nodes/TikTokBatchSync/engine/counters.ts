@@ -52,13 +52,18 @@ export class CounterBook {
 
 	/** Adds counters saved by an earlier process; `pending` is what was actually restored, so the sum stays whole. */
 	absorb(saved: Counters, restoredPending: number): void {
-		this.synced += saved.synced;
-		this.notSynced += saved.notSynced;
-		this.errored += saved.errored;
-		this.pending += restoredPending;
-		this.entered += saved.synced + saved.notSynced + saved.errored + restoredPending;
-		for (const [reason, count] of Object.entries(saved.notSyncedReasons)) tally(this.notSyncedReasons, reason, count);
-		for (const [reason, count] of Object.entries(saved.erroredReasons)) tally(this.erroredReasons, reason, count);
+		this.add({ ...saved, pending: restoredPending, entered: saved.synced + saved.notSynced + saved.errored + restoredPending });
+	}
+
+	/** Adds other counters bucket by bucket (the invariant holds for the sum when it holds for each). */
+	add(counters: Counters): void {
+		this.entered += counters.entered;
+		this.synced += counters.synced;
+		this.notSynced += counters.notSynced;
+		this.pending += counters.pending;
+		this.errored += counters.errored;
+		for (const [reason, count] of Object.entries(counters.notSyncedReasons)) tally(this.notSyncedReasons, reason, count);
+		for (const [reason, count] of Object.entries(counters.erroredReasons)) tally(this.erroredReasons, reason, count);
 	}
 
 	snapshot(): Counters {
@@ -81,4 +86,18 @@ export function emptyCounters(): Counters {
 function tally(reasons: Map<string, number>, reason: string, count: number): void {
 	const key = reasons.has(reason) || reasons.size < MAX_DISTINCT_REASONS ? reason : OTHER_REASONS;
 	reasons.set(key, (reasons.get(key) ?? 0) + count);
+}
+
+/** How many times each reason occurs (the reasons of one run's users). */
+export function tallyReasons(reasons: Iterable<string | undefined>): Record<string, number> {
+	const counts: Record<string, number> = {};
+	for (const reason of reasons) if (reason) counts[reason] = (counts[reason] ?? 0) + 1;
+	return counts;
+}
+
+/** The sum of several scopes' counters (Flush & Report's totals over every Batch Sync node of a workflow). */
+export function mergeCounters(all: Iterable<Counters>): Counters {
+	const book = new CounterBook();
+	for (const counters of all) book.add(counters);
+	return book.snapshot();
 }

@@ -1,3 +1,5 @@
+import type { FailureInfo } from './types';
+
 /** A submit found the scope's backlog of pending users full while nothing can drain it soon (TikTok keeps failing). */
 export class BacklogFullError extends Error {
 	readonly scope: string;
@@ -24,5 +26,18 @@ export class JournalFormatError extends Error {
 	constructor(detail: string) {
 		super(`The saved Batch Sync journal could not be read (${detail}); its pending users cannot be restored.`);
 		this.name = 'JournalFormatError';
+	}
+}
+
+/** A failed send, classified by the sender (the node layer knows TikTok's codes; the engine only acts on the class). */
+export class SendFailure extends Error {
+	constructor(readonly info: FailureInfo) {
+		super(info.reason);
+		this.name = 'SendFailure';
+	}
+
+	/** Also true for a SendFailure from another copy of this module (n8n may load a package module more than once). */
+	static is(error: unknown): error is SendFailure {
+		return error instanceof SendFailure || ((error as { name?: string } | null)?.name === 'SendFailure' && 'info' in (error as object));
 	}
 }

@@ -1,10 +1,12 @@
-export { getCoordinator, setCoordinatorForTests, SyncCoordinator, DEFAULT_SYNC_SETTINGS, DEFAULT_MAX_REQUESTS_IN_FLIGHT, resolveSettings } from './coordinator';
-export type { CoordinatorOptions, RestoreSummary } from './coordinator';
+export { SyncCoordinator, DEFAULT_MAX_REQUESTS_IN_FLIGHT } from './scheduler';
+export type { CoordinatorOptions, RestoreSummary } from './scheduler';
+export { defaultSyncSettings, resolveSettings, DEFAULT_WINDOW_MS, DEFAULT_RETRY_HORIZON_MS, DEFAULT_MAX_PENDING_USERS } from './settings';
+export type { SyncSettings } from './settings';
+export { emptyCounters, mergeCounters, tallyReasons } from './counters';
 export type { Counters } from './counters';
 export type { Journal, JournalQueue, JournalGroup, JournalColumn } from './journal';
-export { BacklogFullError, JournalFormatError } from './errors';
+export { BacklogFullError, JournalFormatError, SendFailure } from './errors';
 export { realClock } from './clock';
 export type { Clock } from './clock';
-export { MAX_USERS_PER_REQUEST } from './chunker';
-export { retryDelayMs, RETRY_BASE_MS, RATE_LIMIT_RETRY_BASE_MS, RETRY_CAP_MS } from './retrySchedule';
+export { retryDelayMs, RETRY_BASE_MS, RATE_LIMIT_RETRY_BASE_MS, RETRY_CAP_MS } from './failurePolicy';
 export type * from './types';

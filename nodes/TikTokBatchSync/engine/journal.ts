@@ -1,9 +1,10 @@
-import { ID_TYPES, type IdType } from '../../shared/transport/types';
-import type { Chunk, IdColumn } from './chunker';
-import { unpackColumn } from './chunker';
+import { Chunk } from './chunk';
+import { unpackColumn, type IdColumn } from './columns';
 import type { Counters } from './counters';
 import { JournalFormatError } from './errors';
+import { destinationKey } from './state';
 import type { Destination } from './types';
+import { isDestination } from './validation';
 
 /*
  * The journal is what the node writes into workflow static data at the end of each execution: the scope's
@@ -50,7 +51,58 @@ export type JournalColumn =
 	/** Ids that are not uniform lowercase hex, verbatim (null where a row lacks it). */
 	| { values: Array<string | null> };
 
-export function encodeChunk(chunk: Chunk): JournalGroup {
+/** The journal of one scope: its counters and its unsettled chunks, grouped by destination. */
+export function encodeJournal(args: { writer: string; savedAt: number; counters: Counters; chunks: Chunk[] }): Journal {
+	const queues = new Map<string, JournalQueue>();
+	for (const chunk of args.chunks) {
+		const key = destinationKey(chunk.destination);
+		let queue = queues.get(key);
+		if (!queue) {
+			const { advertiserId, audienceId, action, idSchema } = chunk.destination;
+			queue = { destination: { advertiserId, audienceId, action, idSchema: [...idSchema] }, groups: [] };
+			queues.set(key, queue);
+		}
+		queue.groups.push(encodeChunk(chunk));
+	}
+	return {
+		format: JOURNAL_FORMAT,
+		version: JOURNAL_VERSION,
+		writer: args.writer,
+		savedAt: args.savedAt,
+		counters: args.counters,
+		queues: [...queues.values()],
+	};
+}
+
+/**
+ * A journal's users as sealed chunks of at most `usersPerRequest` rows, ready to queue, and how many submitted users
+ * they stand for. Everything is decoded before anything is returned, so a damaged group throws JournalFormatError
+ * before anything is counted.
+ */
+export function decodeJournalChunks(journal: Journal, usersPerRequest: number): { chunks: Chunk[]; users: number } {
+	const chunks: Chunk[] = [];
+	let users = 0;
+	for (const queue of journal.queues) {
+		for (const group of queue.groups) {
+			const columns = decodeGroupIds(group, queue.destination.idSchema.length);
+			const groupChunks: Chunk[] = [];
+			for (let start = 0; start < group.rows; start += usersPerRequest) {
+				const chunk = new Chunk(queue.destination, group.enteredAt, { failures: group.failures, lastError: group.lastError });
+				const end = Math.min(group.rows, start + usersPerRequest);
+				for (let row = start; row < end; row++) chunk.append(columns.map((column) => column[row]), group.enteredAt);
+				chunk.seal();
+				groupChunks.push(chunk);
+			}
+			// Merged duplicates stay with the group's first chunk so the counters stay whole.
+			if (groupChunks.length > 0) groupChunks[0].addMergedUsers(group.users - group.rows);
+			for (const chunk of groupChunks) users += chunk.users;
+			chunks.push(...groupChunks);
+		}
+	}
+	return { chunks, users };
+}
+
+function encodeChunk(chunk: Chunk): JournalGroup {
 	const columns = chunk.packedColumns();
 	return {
 		enteredAt: chunk.lastEnteredAt,
@@ -108,7 +160,7 @@ export function parseJournal(value: unknown): Journal {
 	if (!Array.isArray(journal.queues)) throw new JournalFormatError('missing queues');
 	for (const queue of journal.queues) {
 		if (!isObject(queue) || !Array.isArray(queue.groups)) throw new JournalFormatError('bad queue');
-		checkDestination(queue.destination);
+		if (!isDestination(queue.destination)) throw new JournalFormatError('bad destination');
 		for (const group of queue.groups) checkGroup(group, queue.destination.idSchema.length);
 	}
 	return journal as Journal;
@@ -123,22 +175,6 @@ function checkCounters(counters: unknown): void {
 	for (const name of ['notSyncedReasons', 'erroredReasons'] as const) {
 		const reasons = c[name];
 		if (!isObject(reasons) || !Object.values(reasons).every(isCount)) throw new JournalFormatError(`bad ${name}`);
-	}
-}
-
-function checkDestination(destination: unknown): asserts destination is Destination {
-	const d = destination as Partial<Destination> | undefined;
-	const knownTypes: readonly string[] = ID_TYPES;
-	if (
-		!isObject(d) ||
-		typeof d.advertiserId !== 'string' ||
-		typeof d.audienceId !== 'string' ||
-		(d.action !== 'add' && d.action !== 'delete') ||
-		!Array.isArray(d.idSchema) ||
-		d.idSchema.length === 0 ||
-		!d.idSchema.every((type: IdType) => knownTypes.includes(type))
-	) {
-		throw new JournalFormatError('bad destination');
 	}
 }
 

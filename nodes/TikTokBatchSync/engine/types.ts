@@ -1,14 +1,14 @@
-import type { RequestPacer } from '../../shared/transport/rateLimit';
-import type { IdType, MappingAction, MappingRequest } from '../../shared/transport/types';
+import type { MappingBatch, MappingTarget } from '../../shared/transport/mapping';
 import type { BacklogFullError } from './errors';
+import type { SyncSettings } from './settings';
+
+/*
+ * The engine's edges. It receives users, and talks to the outside only through what is declared here: a sender of
+ * mapping requests, a pacer, a clock (clock.ts), and the state it keeps per scope (state.ts).
+ */
 
 /** Where a user goes: one audience of one advertiser, added or removed, with the id types the node sends. */
-export interface Destination {
-	advertiserId: string;
-	audienceId: string;
-	action: MappingAction;
-	idSchema: IdType[];
-}
+export type Destination = MappingTarget;
 
 export interface SyncUser {
 	/** Users with the same key inside one gathering window are sent once. */
@@ -17,18 +17,26 @@ export interface SyncUser {
 	ids: ReadonlyArray<string | undefined>;
 }
 
-/** Sends one segment-mapping request; throws TikTokApiError (anything else counts as retryable). */
-export type SendMapping = (request: MappingRequest) => Promise<void>;
+/**
+ * Sends one request's users. Rejects with a SendFailure saying what kind of failure it was; anything else it throws
+ * is treated as a retryable, unexpected failure.
+ */
+export type SendMapping = (batch: MappingBatch) => Promise<void>;
 
-export interface SyncSettings {
-	/** How long users are gathered before a request goes out; the timer starts with the first user. */
-	windowMs: number;
-	/** Users per request, at most TikTok's 10,000. A full request goes out at once. */
-	usersPerRequest: number;
-	/** Users not delivered this long after they entered are errored. */
-	retryHorizonMs: number;
-	/** Pending users a scope may hold (memory and journal size bound). */
-	maxPendingUsers: number;
+/** Resolves when the next request may start (the TikTok app's shared budget). */
+export interface RequestPacer {
+	acquire(): Promise<void>;
+}
+
+export type FailureClass = 'retryable' | 'reauthorize' | 'permanent';
+
+/** A failed send, as the sender classified it. */
+export interface FailureInfo {
+	errorClass: FailureClass;
+	/** TikTok asked to slow down: the scope holds new requests for the retry delay. */
+	isRateLimit: boolean;
+	/** Short, user-facing; carries TikTok's code and message, never identifiers. */
+	reason: string;
 }
 
 export interface SubmitRequest {

@@ -1,47 +1,8 @@
-import * as crypto from 'node:crypto';
-
-import type { IdType } from '../transport/types';
-import {
-	isEmpty,
-	isHexOfLength,
-	normaliseDeviceId,
-	normaliseEmail,
-	normalisePhone,
-	type EmailNormalisation,
-} from './normalise';
-
-/** The fields a user can be matched on, as the nodes present them. */
-export type MatchField = 'email' | 'phone' | 'idfa' | 'aaid';
-export type DeviceIdHash = 'sha256' | 'md5';
-
-export interface IdentifierOptions {
-	emailNormalisation?: EmailNormalisation;
-	defaultCountryCode?: string;
-	deviceIdHash?: DeviceIdHash;
-}
+import { digestHex } from '../digest';
+import { hashAlgorithmFor, MATCH_FIELD_SPECS, type IdentifierOptions, type MatchField } from './fields';
+import { isEmpty, isHexOfLength } from './normalise';
 
 export type HashedIdentifier = { hash: string; reason?: undefined } | { hash?: undefined; reason: string };
-
-// crypto.hash (Node >= 20.12) is a one-shot digest about twice as fast as createHash().update().digest().
-const oneShotHash = (crypto as unknown as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
-
-export function digestHex(algorithm: 'sha256' | 'md5', value: string): string {
-	return oneShotHash ? oneShotHash(algorithm, value, 'hex') : crypto.createHash(algorithm).update(value).digest('hex');
-}
-
-/** The id_schema type a field is sent as. */
-export function idTypeFor(field: MatchField, deviceIdHash: DeviceIdHash = 'sha256'): IdType {
-	switch (field) {
-		case 'email':
-			return 'EMAIL_SHA256';
-		case 'phone':
-			return 'PHONE_SHA256';
-		case 'idfa':
-			return deviceIdHash === 'md5' ? 'IDFA_MD5' : 'IDFA_SHA256';
-		case 'aaid':
-			return deviceIdHash === 'md5' ? 'AAID_MD5' : 'AAID_SHA256';
-	}
-}
 
 /**
  * Normalise and hash one identifier. A value that already is a hash of the right kind (exactly 64 hex characters
@@ -49,24 +10,19 @@ export function idTypeFor(field: MatchField, deviceIdHash: DeviceIdHash = 'sha25
  * a device ID written without dashes is recognised as a device ID, not as an MD5.
  */
 export function hashIdentifier(field: MatchField, raw: unknown, options: IdentifierOptions = {}): HashedIdentifier {
-	const algorithm: 'sha256' | 'md5' = field === 'idfa' || field === 'aaid' ? (options.deviceIdHash ?? 'sha256') : 'sha256';
+	const spec = MATCH_FIELD_SPECS[field];
+	const algorithm = hashAlgorithmFor(field, options.deviceIdHash);
 	const hashLength = algorithm === 'md5' ? 32 : 64;
 	// Trimming only shortens: a value shorter than a hash cannot be one (and is not trimmed for nothing).
 	if (typeof raw === 'string' && raw.length >= 32 && !isEmpty(raw)) {
 		const trimmed = raw.trim();
-		const device = field === 'idfa' || field === 'aaid';
 		// IDFAs and GAIDs are version-4 UUIDs. Written without dashes they are 32 hex characters, like an MD5: such a
 		// value is a raw device ID to hash, never a hash to pass through (about 1 MD5 in 64 looks like one and is
 		// hashed again: a lost match, never a raw ID sent or stored).
-		if (device && isDashlessUuidV4(trimmed)) raw = dashUuid(trimmed);
+		if (spec.isDevice && isDashlessUuidV4(trimmed)) raw = dashUuid(trimmed);
 		else if (isHexOfLength(trimmed, hashLength)) return { hash: trimmed.toLowerCase() };
 	}
-	const normalised =
-		field === 'email'
-			? normaliseEmail(raw, options.emailNormalisation ?? 'tiktok')
-			: field === 'phone'
-				? normalisePhone(raw, options.defaultCountryCode ?? '')
-				: normaliseDeviceId(raw);
+	const normalised = spec.normalise(raw, options);
 	if (normalised.reason !== undefined) return { reason: normalised.reason };
 	return { hash: digestHex(algorithm, normalised.value) };
 }

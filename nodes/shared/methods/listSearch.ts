@@ -1,7 +1,8 @@
 import type { ILoadOptionsFunctions, INodeListSearchResult } from 'n8n-workflow';
 
 import { listAllAudiences } from '../audiences';
-import { getClient, toNodeError } from '../connection';
+import { getClient } from '../connection';
+import { toNodeError } from '../errors';
 
 function matches(filter: string | undefined, ...texts: string[]): boolean {
 	if (!filter) return true;

@@ -16,7 +16,7 @@ import {
 	type AudienceListPage,
 } from './schemas';
 import type { MappingRequest } from './types';
-import { digestHex } from '../identifiers/hash';
+import { digestHex } from '../digest';
 
 /**
  * The only module that speaks HTTP to TikTok. Every call goes through `request`, which paces it on the app's shared

@@ -6,8 +6,10 @@
  */
 export type TikTokErrorClass = 'retryable' | 'reauthorize' | 'permanent';
 
-/** Body codes TikTok documents as transient (rate limits, system errors, maintenance). */
-const RETRYABLE_CODES = new Set([40100, 40016, 40132, 61000, 50000, 50002, 60001]);
+/** Body codes that mean "too many requests" (QPS/QPM limits): retry later, and slow down. */
+const RATE_LIMIT_CODES = new Set([40100, 40016, 40132, 61000]);
+/** Body codes TikTok documents as transient: the rate limits, system errors, maintenance. */
+const RETRYABLE_CODES = new Set([...RATE_LIMIT_CODES, 50000, 50002, 60001]);
 /** Body codes that mean the token itself is unusable. */
 const REAUTHORIZE_CODES = new Set([40102, 40104, 40105, 40130]);
 
@@ -72,7 +74,7 @@ export class TikTokApiError extends Error {
 	}
 
 	get isRateLimit(): boolean {
-		return this.code === 40100 || this.code === 40016 || this.code === 40132 || this.code === 61000 || this.httpStatus === 429;
+		return (this.code !== undefined && RATE_LIMIT_CODES.has(this.code)) || this.httpStatus === 429;
 	}
 }
 

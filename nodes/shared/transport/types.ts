@@ -17,10 +17,3 @@ export interface MappingRequest {
 	/** One inner array per user; element i matches idSchema[i]. */
 	batchData: MappingSlot[][];
 }
-
-export type TikTokEnvironment = 'production' | 'sandbox' | 'custom';
-
-export const ENVIRONMENT_BASE_URLS: Record<Exclude<TikTokEnvironment, 'custom'>, string> = {
-	production: 'https://business-api.tiktok.com',
-	sandbox: 'https://sandbox-ads.tiktok.com',
-};

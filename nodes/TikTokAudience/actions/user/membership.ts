@@ -6,8 +6,13 @@ import {
 	type INodeProperties,
 } from 'n8n-workflow';
 
-import { ensureAudience, forgetAudience, MIN_TARGETABLE_AUDIENCE_SIZE } from '../../../shared/audiences';
-import { describeTikTokError, toNodeError } from '../../../shared/connection';
+import {
+	forgetAudienceAfterFailure,
+	MIN_TARGETABLE_AUDIENCE_SIZE,
+	resolveAudience,
+	type AudienceChoice,
+} from '../../../shared/audiences';
+import { describeTikTokFailure, toNodeError } from '../../../shared/errors';
 import {
 	advertiserProperty,
 	audienceTargetProperties,
@@ -17,10 +22,12 @@ import {
 	readMatchSettings,
 } from '../../../shared/descriptions';
 import { parameterReader } from '../../../shared/fastParameters';
-import { dedupeKey, hashUser, idTypeFor } from '../../../shared/identifiers/hash';
+import { idTypeFor } from '../../../shared/identifiers/fields';
+import { dedupeKey, hashUser } from '../../../shared/identifiers/hash';
 import type { TikTokClient } from '../../../shared/transport/client';
 import { isTikTokApiError } from '../../../shared/transport/errors';
-import { MAX_USERS_PER_REQUEST, type MappingAction, type MappingSlot } from '../../../shared/transport/types';
+import { batchesOf, buildMappingRequest } from '../../../shared/transport/mapping';
+import type { MappingAction } from '../../../shared/transport/types';
 
 const RETRY_DELAYS_MS = [1_000, 3_000];
 
@@ -56,12 +63,6 @@ export function membershipDescription(operation: 'add' | 'remove'): INodePropert
 			displayOptions: { show },
 		},
 	];
-}
-
-interface Target {
-	advertiserId: string;
-	audienceSelection: 'existing' | 'byName';
-	audienceRef: string;
 }
 
 interface PendingUser {
@@ -104,7 +105,7 @@ export async function executeMembership(
 	}
 	const idSchema = settings.fields.map((field) => idTypeFor(field, settings.deviceIdHash));
 	const results: IDataObject[] = new Array(items.length);
-	const groups = new Map<string, { target: Target; users: Map<string, PendingUser> }>();
+	const groups = new Map<string, { choice: AudienceChoice; users: Map<string, PendingUser> }>();
 	const readAdvertiser = parameterReader(this, 'advertiserId', items, '');
 	const readSelection = parameterReader(this, 'audienceSelection', items, 'existing');
 	const readAudienceName = parameterReader(this, 'audienceName', items, '');
@@ -113,24 +114,24 @@ export async function executeMembership(
 
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		try {
-			const audienceSelection = readSelection(itemIndex) as Target['audienceSelection'];
-			const target: Target = {
+			const selection = readSelection(itemIndex) as AudienceChoice['selection'];
+			const choice: AudienceChoice = {
 				advertiserId: String(readAdvertiser(itemIndex) ?? '').trim(),
-				audienceSelection,
-				audienceRef: String((audienceSelection === 'byName' ? readAudienceName(itemIndex) : readAudienceId(itemIndex)) ?? '').trim(),
+				selection,
+				ref: String((selection === 'byName' ? readAudienceName(itemIndex) : readAudienceId(itemIndex)) ?? '').trim(),
 			};
-			if (!target.advertiserId) throw new NodeOperationError(this.getNode(), 'Choose an ad account', { itemIndex });
-			if (!target.audienceRef) throw new NodeOperationError(this.getNode(), 'Choose an audience or enter its name', { itemIndex });
+			if (!choice.advertiserId) throw new NodeOperationError(this.getNode(), 'Choose an ad account', { itemIndex });
+			if (!choice.ref) throw new NodeOperationError(this.getNode(), 'Choose an audience or enter its name', { itemIndex });
 			const user = hashUser(settings.fields, readValues(itemIndex), settings);
-			const base: IDataObject = { action: operation, advertiserId: target.advertiserId };
+			const base: IDataObject = { action: operation, advertiserId: choice.advertiserId };
 			if (user.notSyncedReason !== undefined) {
 				results[itemIndex] = { ...base, status: 'not_synced', reason: user.notSyncedReason };
 				continue;
 			}
-			const groupKey = `${target.advertiserId}\u0000${target.audienceSelection}\u0000${target.audienceRef}`;
+			const groupKey = `${choice.advertiserId}\u0000${choice.selection}\u0000${choice.ref}`;
 			let group = groups.get(groupKey);
 			if (!group) {
-				group = { target, users: new Map() };
+				group = { choice, users: new Map() };
 				groups.set(groupKey, group);
 			}
 			const key = dedupeKey(user.ids);
@@ -150,21 +151,18 @@ export async function executeMembership(
 		}
 	}
 
-	for (const { target, users } of groups.values()) {
+	for (const { choice, users } of groups.values()) {
 		const userList = [...users.values()];
 		const markAll = (fields: IDataObject) => {
 			for (const user of userList) for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], fields);
 		};
 		if (dryRun) {
-			markAll({ status: 'dry_run', audience: target.audienceRef });
+			markAll({ status: 'dry_run', audience: choice.ref });
 			continue;
 		}
 		let audienceId: string;
 		try {
-			audienceId =
-				target.audienceSelection === 'byName'
-					? (await withQuickRetries(() => ensureAudience(client, target.advertiserId, target.audienceRef, true, true))).audienceId
-					: target.audienceRef;
+			audienceId = await withQuickRetries(() => resolveAudience(client, choice));
 		} catch (error) {
 			const firstItem = userList[0]?.itemIndexes[0];
 			const nodeError = toNodeError(this.getNode(), error, firstItem);
@@ -172,24 +170,20 @@ export async function executeMembership(
 			markAll({ status: 'error', error: nodeError.message });
 			continue;
 		}
-		for (let start = 0; start < userList.length; start += MAX_USERS_PER_REQUEST) {
-			const chunk = userList.slice(start, start + MAX_USERS_PER_REQUEST);
-			const audienceIds = [audienceId];
-			const batchData = chunk.map((user) =>
-				user.ids.map((id): MappingSlot => (id === undefined ? {} : { id, audience_ids: audienceIds })),
-			);
+		const target = { advertiserId: choice.advertiserId, audienceId, action, idSchema };
+		let start = 0;
+		for (const batch of batchesOf(target, userList)) {
+			const sent = userList.slice(start, start + batch.rows);
+			start += batch.rows;
 			try {
-				await withQuickRetries(() =>
-					client.segmentMapping({ advertiserIds: [target.advertiserId], action, idSchema, batchData }),
-				);
-				for (const user of chunk) for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { status: 'synced', audienceId });
+				await withQuickRetries(() => client.segmentMapping(buildMappingRequest(batch)));
+				for (const user of sent) for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { status: 'synced', audienceId });
 			} catch (error) {
-				// TikTok no longer knows the audience: a later run by name must look it up again, not reuse the ID.
-				if (isTikTokApiError(error) && error.errorClass === 'permanent') forgetAudience(client.baseUrl, target.advertiserId, audienceId);
-				const nodeError = toNodeError(this.getNode(), error, chunk[0].itemIndexes[0]);
+				forgetAudienceAfterFailure(client.baseUrl, choice.advertiserId, audienceId, error);
+				const nodeError = toNodeError(this.getNode(), error, sent[0].itemIndexes[0]);
 				if (!this.continueOnFail()) throw nodeError;
-				const reason = isTikTokApiError(error) ? describeTikTokError(error) : nodeError.message;
-				for (const user of chunk) {
+				const reason = isTikTokApiError(error) ? describeTikTokFailure(error) : nodeError.message;
+				for (const user of sent) {
 					for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { status: 'error', audienceId, error: nodeError.message, reason });
 				}
 			}

@@ -1,0 +1,194 @@
+import type { MappingBatch } from '../../shared/transport/mapping';
+import { packColumn, unpackColumn, type IdColumn } from './columns';
+import type { Destination, FailureInfo, UserOutcome } from './types';
+
+export type ChunkState = 'buffered' | 'queued' | 'sending' | 'waitingRetry' | 'synced' | 'errored';
+
+let nextChunkSerial = 0;
+
+export const PENDING: UserOutcome = Object.freeze({ status: 'pending' });
+export const SYNCED: UserOutcome = Object.freeze({ status: 'synced' });
+
+/**
+ * The users of one request. It fills while 'buffered' (ids as strings, one array per slot), is sealed when it leaves
+ * the buffer, and from then on is sent, retried, journaled and settled as a whole: outcomes and counters move per
+ * chunk, not per user. A chunk that must wait for a retry is compacted to bytes; the healthy path never pays for it.
+ *
+ * Its state changes only through its own methods:
+ *   buffered --seal--> queued --startSending--> sending --delivered--> synced
+ *                                                       --failed + waitForRetry--> waitingRetry --requeue--> queued
+ *   queued | sending | waitingRetry --giveUp--> errored
+ */
+export class Chunk {
+	private currentState: ChunkState = 'buffered';
+	/** Distinct users (request rows). */
+	rows = 0;
+	/** Submitted users it stands for: rows plus duplicates merged into them. Counters move by this. */
+	users = 0;
+	/** Latest entry among its users: the horizon is counted from here so nobody gives up early. */
+	lastEnteredAt: number;
+	private failureCount = 0;
+	private lastFailure?: string;
+	private lastWasReauthorize = false;
+	/** When the scheduled retry is due (state waitingRetry). */
+	private retryDueAt = 0;
+	/** The scheduler's timer for the retry (it owns the clock; the chunk only keeps the handle). */
+	retryTimer?: unknown;
+	/** What its users are told; shared by all of them. */
+	private currentOutcome: UserOutcome = PENDING;
+	private columns: IdColumn[] = [];
+	private filling: Array<Array<string | undefined>> | undefined;
+	private settleWaiters: Array<() => void> = [];
+
+	/** Creation order: flush waits only for chunks that existed when it was called. */
+	readonly serial = nextChunkSerial++;
+
+	static nextSerial(): number {
+		return nextChunkSerial;
+	}
+
+	constructor(
+		readonly destination: Destination,
+		enteredAt: number,
+		/** Carried over from a journal: the backoff resumes where it was. */
+		history: { failures?: number; lastError?: string } = {},
+	) {
+		this.lastEnteredAt = enteredAt;
+		this.filling = destination.idSchema.map(() => []);
+		this.failureCount = history.failures ?? 0;
+		this.lastFailure = history.lastError;
+	}
+
+	get state(): ChunkState {
+		return this.currentState;
+	}
+	get outcome(): UserOutcome {
+		return this.currentOutcome;
+	}
+	get failures(): number {
+		return this.failureCount;
+	}
+	get lastError(): string | undefined {
+		return this.lastFailure;
+	}
+	get lastErrorWasReauthorize(): boolean {
+		return this.lastWasReauthorize;
+	}
+	get dueAt(): number {
+		return this.retryDueAt;
+	}
+
+	append(ids: ReadonlyArray<string | undefined>, enteredAt: number): void {
+		const filling = this.filling;
+		if (!filling) throw new Error('Chunk is sealed');
+		for (let slot = 0; slot < filling.length; slot++) {
+			const id = ids[slot];
+			filling[slot].push(id === '' ? undefined : id);
+		}
+		this.rows++;
+		this.users++;
+		this.lastEnteredAt = enteredAt;
+	}
+
+	/** A duplicate of a user already in this chunk: it shares that row and its outcome. */
+	addDuplicate(enteredAt: number): void {
+		this.users++;
+		this.lastEnteredAt = enteredAt;
+	}
+
+	/** Submitted users merged into rows before a restart (the journal keeps their count, not their rows). */
+	addMergedUsers(count: number): void {
+		this.users += count;
+	}
+
+	/** No more users: the chunk is a request, queued to be sent. */
+	seal(): void {
+		if (this.filling) {
+			this.columns = this.filling.map((values): IdColumn => ({ kind: 'text', values }));
+			this.filling = undefined;
+		}
+		this.currentState = 'queued';
+	}
+
+	startSending(): void {
+		this.currentState = 'sending';
+	}
+
+	delivered(): void {
+		this.currentState = 'synced';
+		this.currentOutcome = SYNCED;
+		this.columns = [];
+		this.markSettled();
+	}
+
+	/** Records a failed attempt (the decision what to do next is the failure policy's). */
+	failed(failure: FailureInfo): void {
+		this.failureCount++;
+		this.lastFailure = failure.reason;
+		this.lastWasReauthorize = failure.errorClass === 'reauthorize';
+	}
+
+	waitForRetry(dueAt: number): void {
+		// It may wait for hours: keep its ids as bytes from now on.
+		this.compact();
+		this.currentState = 'waitingRetry';
+		this.retryDueAt = dueAt;
+		this.currentOutcome = Object.freeze({ status: 'pending', reason: `will retry: ${this.lastFailure ?? 'unknown failure'}` });
+		this.markSettled();
+	}
+
+	requeue(): void {
+		this.currentState = 'queued';
+	}
+
+	giveUp(reason: string): void {
+		this.currentState = 'errored';
+		this.currentOutcome = Object.freeze({ status: 'errored', reason });
+		this.columns = [];
+		this.markSettled();
+	}
+
+	/** What the sender gets: the ids as strings, one column per idSchema slot. */
+	toBatch(): MappingBatch {
+		return {
+			target: this.destination,
+			rows: this.rows,
+			columns: this.columns.map((column) => unpackColumn(column, this.rows)),
+		};
+	}
+
+	/**
+	 * The ids per slot as columns, packed where possible (for the journal). A sealed chunk's ids never change, so it
+	 * is compacted on the way: the journal is written at every execution end, and packing the same ids again each
+	 * time made a backlog cost O(pending users) of CPU per execution. A forming chunk is packed from a copy.
+	 */
+	packedColumns(): IdColumn[] {
+		if (this.filling) return this.filling.map((values) => packColumn(values.slice()));
+		this.compact();
+		return this.columns;
+	}
+
+	private compact(): void {
+		this.columns = this.columns.map((column) => (column.kind === 'text' ? packColumn(column.values) : column));
+	}
+
+	/**
+	 * Resolves when the chunk is synced, errored or waiting for a retry: at once if it is now, otherwise when its
+	 * current (or next) attempt ends. Never rejects.
+	 */
+	whenSettled(): Promise<void> {
+		const state = this.currentState;
+		if (state === 'synced' || state === 'errored' || state === 'waitingRetry') return Promise.resolve();
+		return new Promise((resolve) => this.settleWaiters.push(resolve));
+	}
+
+	/**
+	 * Releases whoever waits for this chunk without a change of state: at each settling move above, when a rate-limit
+	 * pause holds it (its users are scheduled), and when the engine is reset.
+	 */
+	markSettled(): void {
+		const waiters = this.settleWaiters;
+		this.settleWaiters = [];
+		for (const resolve of waiters) resolve();
+	}
+}

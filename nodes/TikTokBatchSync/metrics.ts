@@ -1,0 +1,110 @@
+import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
+
+import type { Counters, RunTallies } from './engine';
+
+/**
+ * The Metrics output item, built only here. Downstream nodes read these fields (an IF on `errored > 0`, a
+ * dashboard of `synced`): their names are part of the node's interface.
+ */
+
+/** Cumulative counters of one Batch Sync node (Braze's Entered, Synced, Not Synced, Pending, Errored), with reasons. */
+export interface CounterFields {
+	entered: number;
+	synced: number;
+	notSynced: number;
+	pending: number;
+	errored: number;
+	notSyncedReasons: Record<string, number>;
+	erroredReasons: Record<string, number>;
+}
+
+/** What one Sync Users run did with its users, and the node's totals so far. */
+export interface SyncRunMetrics extends CounterFields {
+	operation: 'sync';
+	action: 'add' | 'remove';
+	advertiserId: string;
+	audienceId: string;
+	/** Input items of this run (entered + rejected). */
+	proceeded: number;
+	rejected: number;
+	totals: CounterFields;
+}
+
+/** Flush & Report: the totals of every Batch Sync node of the workflow, and each node's own. */
+export interface FlushMetrics extends CounterFields {
+	operation: 'flush';
+	nodes: Record<string, CounterFields>;
+}
+
+/** A run that failed as a whole with Continue On Fail on: its users proceed as rejected. */
+export interface FailedRunMetrics {
+	operation: 'sync' | 'flush';
+	error: string;
+	entered: 0;
+	proceeded: number;
+	synced: 0;
+	notSynced: 0;
+	pending: 0;
+	errored: 0;
+	rejected: number;
+}
+
+export function counterFields(counters: Counters): CounterFields {
+	return {
+		entered: counters.entered,
+		synced: counters.synced,
+		notSynced: counters.notSynced,
+		pending: counters.pending,
+		errored: counters.errored,
+		notSyncedReasons: { ...counters.notSyncedReasons },
+		erroredReasons: { ...counters.erroredReasons },
+	};
+}
+
+export function syncRunMetrics(args: {
+	action: 'add' | 'remove';
+	advertiserId: string;
+	audienceId: string;
+	proceeded: number;
+	tallies: RunTallies;
+	notSyncedReasons: Record<string, number>;
+	erroredReasons: Record<string, number>;
+	totals: Counters;
+}): SyncRunMetrics {
+	const { tallies } = args;
+	return {
+		operation: 'sync',
+		action: args.action,
+		advertiserId: args.advertiserId,
+		audienceId: args.audienceId,
+		entered: tallies.entered,
+		proceeded: args.proceeded,
+		synced: tallies.synced,
+		notSynced: tallies.notSynced,
+		notSyncedReasons: args.notSyncedReasons,
+		pending: tallies.pending,
+		errored: tallies.errored,
+		erroredReasons: args.erroredReasons,
+		rejected: tallies.rejected,
+		totals: counterFields(args.totals),
+	};
+}
+
+export function flushMetrics(totals: Counters, perNode: Record<string, Counters>): FlushMetrics {
+	const nodes: Record<string, CounterFields> = {};
+	for (const [name, counters] of Object.entries(perNode)) nodes[name] = counterFields(counters);
+	return { operation: 'flush', ...counterFields(totals), nodes };
+}
+
+export function failedRunMetrics(operation: 'sync' | 'flush', error: string, inputItems: number): FailedRunMetrics {
+	const users = operation === 'sync' ? inputItems : 0;
+	return { operation, error, entered: 0, proceeded: users, synced: 0, notSynced: 0, pending: 0, errored: 0, rejected: users };
+}
+
+/** The Metrics item, paired with every input item of the run. */
+export function metricsItem(metrics: SyncRunMetrics | FlushMetrics | FailedRunMetrics, inputItems: number): INodeExecutionData {
+	return {
+		json: metrics as unknown as IDataObject,
+		pairedItem: Array.from({ length: inputItems }, (_, item) => ({ item })),
+	};
+}

@@ -1,0 +1,86 @@
+import type { Clock } from '../../nodes/TikTokBatchSync/engine';
+
+export const T0 = 1_700_000_000_000;
+export const SECOND = 1_000;
+export const MINUTE = 60_000;
+export const HOUR = 3_600_000;
+
+/** A manual clock: timers run only inside advance(), in time order, with promise callbacks drained after each. */
+export class FakeClock implements Clock {
+	private time: number;
+	private nextId = 1;
+	private readonly timers = new Map<number, { at: number; callback: () => void }>();
+
+	constructor(start = T0) {
+		this.time = start;
+	}
+
+	now(): number {
+		return this.time;
+	}
+
+	setTimeout(callback: () => void, delayMs: number): unknown {
+		const id = this.nextId++;
+		this.timers.set(id, { at: this.time + Math.max(0, delayMs), callback });
+		return id;
+	}
+
+	clearTimeout(handle: unknown): void {
+		this.timers.delete(handle as number);
+	}
+
+	get pendingTimers(): number {
+		return this.timers.size;
+	}
+
+	async advance(ms: number): Promise<void> {
+		await this.advanceTo(this.time + ms);
+	}
+
+	async advanceTo(target: number): Promise<void> {
+		await settle();
+		for (;;) {
+			const next = this.nextTimerAt();
+			if (next === undefined || next > target) break;
+			this.setTime(next);
+			this.fireOneDue();
+			await settle();
+		}
+		this.setTime(target);
+		await settle();
+	}
+
+	/** When the earliest timer is due, if any. */
+	nextTimerAt(): number | undefined {
+		let next: number | undefined;
+		for (const timer of this.timers.values()) if (next === undefined || timer.at < next) next = timer.at;
+		return next;
+	}
+
+	/** Moves time forward (never back) to `time`, firing nothing. */
+	setTime(time: number): void {
+		this.time = Math.max(this.time, time);
+	}
+
+	/** Fires the earliest timer due by now, if any; returns whether one fired. */
+	fireOneDue(): boolean {
+		let nextId = -1;
+		let nextAt = Infinity;
+		for (const [id, timer] of this.timers) {
+			if (timer.at <= this.time && timer.at < nextAt) {
+				nextAt = timer.at;
+				nextId = id;
+			}
+		}
+		if (nextId === -1) return false;
+		const timer = this.timers.get(nextId) as { callback: () => void };
+		this.timers.delete(nextId);
+		timer.callback();
+		return true;
+	}
+}
+
+/** Lets every pending promise callback run. */
+export async function settle(): Promise<void> {
+	for (let round = 0; round < 3; round++) await new Promise((resolve) => setImmediate(resolve));
+}
