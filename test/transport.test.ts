@@ -2,9 +2,9 @@ import { TikTokClient, normaliseBaseUrl, serialiseQuery, type TikTokConnection }
 import { classifyFailure, TikTokApiError } from '../nodes/shared/transport/errors';
 import { DEMO, type TikTokLocal } from './tiktok-local/server';
 import { useLocalTikTok } from './harness/localTikTok';
+import { ALREADY_PACED } from '../nodes/TikTokBatchSync/sender';
 
 const US = DEMO.advertisers[0].id;
-const noPacing = { acquire: async () => undefined };
 
 let local: TikTokLocal;
 
@@ -139,21 +139,21 @@ describe('error classes chosen from real responses', () => {
 		[{ reset: true }, 'retryable', false],
 	])('injected fault %p is %s', async (fault, errorClass, isRateLimit) => {
 		local.injectFault({ count: 1, ...fault });
-		const error = await failureOf(new TikTokClient(connection(), { pacer: noPacing }).getUserInfo());
+		const error = await failureOf(new TikTokClient(connection(), { pacer: ALREADY_PACED }).getUserInfo());
 		expect(error.errorClass).toBe(errorClass);
 		expect(error.isRateLimit).toBe(isRateLimit);
 		// The fault was for one request only: the next one succeeds.
-		await expect(new TikTokClient(connection(), { pacer: noPacing }).getUserInfo()).resolves.toBeTruthy();
+		await expect(new TikTokClient(connection(), { pacer: ALREADY_PACED }).getUserInfo()).resolves.toBeTruthy();
 	});
 
 	it('code 20001 (PARTIAL_OK) counts as success', async () => {
 		local.injectFault({ count: 1, code: 20001, message: 'Partial OK' });
-		await expect(new TikTokClient(connection(), { pacer: noPacing }).getUserInfo()).resolves.toBeDefined();
+		await expect(new TikTokClient(connection(), { pacer: ALREADY_PACED }).getUserInfo()).resolves.toBeDefined();
 	});
 
 	it('a response slower than the timeout is retryable', async () => {
 		local.injectFault({ count: 1, delayMs: 1500 });
-		const error = await failureOf(new TikTokClient(connection(), { timeoutMs: 300, pacer: noPacing }).getUserInfo());
+		const error = await failureOf(new TikTokClient(connection(), { timeoutMs: 300, pacer: ALREADY_PACED }).getUserInfo());
 		expect(error).toMatchObject({ errorClass: 'retryable', message: 'TikTok did not answer in time' });
 	});
 
@@ -168,7 +168,7 @@ describe('error classes chosen from real responses', () => {
 
 describe('rate limits', () => {
 	it('the local API answers 40100 when a client exceeds 50 requests/s', async () => {
-		const client = new TikTokClient(connection(), { pacer: noPacing });
+		const client = new TikTokClient(connection(), { pacer: ALREADY_PACED });
 		const results = await Promise.allSettled(Array.from({ length: 80 }, () => client.getUserInfo()));
 		const limited = results.filter((r) => r.status === 'rejected' && (r.reason as TikTokApiError).code === 40100);
 		expect(limited.length).toBeGreaterThanOrEqual(25);

@@ -13,7 +13,6 @@ export const frozenClock: Clock = {
 /** A pacer that never grants a slot: cut chunks wait in the queue (and 16 "in flight" before the send). */
 export const blockedPacer: RequestPacer = { acquire: () => new Promise<void>(() => undefined) };
 
-export const openPacer: RequestPacer = { acquire: async () => undefined };
 
 /** TikTok unreachable: every attempt fails with a retryable network error. */
 export async function unreachable(): Promise<void> {

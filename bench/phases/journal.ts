@@ -6,7 +6,7 @@
 import type { IDataObject } from 'n8n-workflow';
 import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import type { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { liveNodeNames, scopeName, writeJournals } from '../../nodes/TikTokBatchSync/journalStore';
 import type { ServerUrls } from '../lib/local';
 import { BENCH_DESTINATION, blockedPacer, frozenClock, neverCalled } from '../lib/engine';

@@ -4,7 +4,8 @@
  * what stays on the heap is what the engine keeps.
  */
 import type { ServerUrls } from '../lib/local';
-import { BENCH_DESTINATION, blockedPacer, frozenClock, neverCalled, openPacer, unreachable } from '../lib/engine';
+import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
+import { BENCH_DESTINATION, blockedPacer, frozenClock, neverCalled, unreachable } from '../lib/engine';
 import { hashedUsers } from '../lib/users';
 import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 
@@ -45,7 +46,7 @@ function usage(): { heap: number; total: number } {
 
 async function measure(
 	users: number,
-	options: { send: () => Promise<void>; pacer: typeof openPacer; waitForDelivery: boolean; windowMs: number },
+	options: { send: () => Promise<void>; pacer: typeof ALREADY_PACED; waitForDelivery: boolean; windowMs: number },
 ): Promise<MemoryState> {
 	const coordinator = newTikTokCoordinator({ clock: frozenClock });
 	const scope = 'bench:memory';
@@ -91,6 +92,6 @@ export async function runMemory(_urls: ServerUrls, args: MemoryArgs): Promise<Me
 	const window = await measure(args.windowUsers, { send: neverCalled, pacer: blockedPacer, waitForDelivery: false, windowMs: 3_600_000 });
 	const queued = await measure(args.users, { send: neverCalled, pacer: blockedPacer, waitForDelivery: false, windowMs: 5_000 });
 	// waitForDelivery: each submit returns once its requests failed and were scheduled for a retry.
-	const retry = await measure(args.users, { send: unreachable, pacer: openPacer, waitForDelivery: true, windowMs: 0 });
+	const retry = await measure(args.users, { send: unreachable, pacer: ALREADY_PACED, waitForDelivery: true, windowMs: 0 });
 	return { window, queued, retry };
 }

@@ -1,4 +1,4 @@
-import type { IDataObject, INode, IRun } from 'n8n-workflow';
+import type { IDataObject, IRun } from 'n8n-workflow';
 
 import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
@@ -6,34 +6,24 @@ import { digestHex } from '../../nodes/shared/digest';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
 import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';
+import {
+	accessTokenCredentials,
+	BATCH_NODE_NAME,
+	batchNode,
+	createAudience as createAudienceIn,
+	expectInvariant,
+	locator,
+	syncParameters as syncParametersOf,
+} from '../harness/fixtures';
 import { useLocalTikTok } from '../harness/localTikTok';
 
-const TYPE = 'n8n-nodes-tiktok-audience-sync.tikTokBatchSync';
-const US = DEMO.advertisers[0].id;
-const NAME = 'TikTok Batch Sync';
+const NAME = BATCH_NODE_NAME;
 
 let local: TikTokLocal;
 
-const id = (value: string) => ({ __rl: true, mode: 'id', value });
+const id = locator;
 const sha = (value: string) => digestHex('sha256', value);
-
-function credentials(token = DEMO.accessToken): CredentialFixtures {
-	return {
-		tikTokBusinessApi: { accessToken: token, appId: DEMO.appId, secret: DEMO.secret, environment: 'custom', baseUrl: local.url },
-	};
-}
-
-function batchNode(parameters: IDataObject): INode {
-	return {
-		id: 'batch',
-		name: NAME,
-		type: TYPE,
-		typeVersion: 1,
-		position: [200, 0],
-		parameters: { authentication: 'accessToken', ...parameters } as INode['parameters'],
-		credentials: { tikTokBusinessApi: { id: '1', name: 'TikTok' } },
-	};
-}
+const credentials = (token = DEMO.accessToken): CredentialFixtures => accessTokenCredentials(local, token);
 
 interface Execution {
 	run: IRun;
@@ -61,33 +51,10 @@ async function execute(parameters: IDataObject, items: IDataObject[], staticData
 	};
 }
 
-async function createAudience(name: string): Promise<string> {
-	const response = await fetch(`${local.url}/open_api/v1.3/segment/audience/`, {
-		method: 'POST',
-		headers: { 'Access-Token': DEMO.accessToken, 'Content-Type': 'application/json' },
-		body: JSON.stringify({ advertiser_id: US, action: 'create', custom_audience_name: name }),
-	});
-	const body = (await response.json()) as { data: { audience_id: string } };
-	return body.data.audience_id;
-}
+const createAudience = (name: string) => createAudienceIn(local, name);
 
-function syncParameters(audienceId: string, options: IDataObject = {}): IDataObject {
-	return {
-		operation: 'sync',
-		action: 'add',
-		advertiserId: id(US),
-		audienceSelection: 'existing',
-		audienceId: id(audienceId),
-		matchFields: ['email'],
-		options: { windowSeconds: 1, ...options },
-	};
-}
-
-function expectInvariant(counters: IDataObject): void {
-	expect(counters.entered).toBe(
-		(counters.synced as number) + (counters.notSynced as number) + (counters.pending as number) + (counters.errored as number),
-	);
-}
+/** The shared Sync Users parameters with a 1 s window (these tests check gathering across executions). */
+const syncParameters = (audienceId: string, options: IDataObject = {}) => syncParametersOf(audienceId, { windowSeconds: 1, ...options });
 
 useLocalTikTok((started) => (local = started));
 
