@@ -8,15 +8,7 @@ import type { Counters, RunTallies } from './engine';
  */
 
 /** Cumulative counters of one Batch Sync node (Braze's Entered, Synced, Not Synced, Pending, Errored), with reasons. */
-export interface CounterFields {
-	entered: number;
-	synced: number;
-	notSynced: number;
-	pending: number;
-	errored: number;
-	notSyncedReasons: Record<string, number>;
-	erroredReasons: Record<string, number>;
-}
+export type CounterFields = Counters;
 
 /** What one Sync Users run did with its users, and the node's totals so far. */
 export interface SyncRunMetrics extends CounterFields {
@@ -49,16 +41,9 @@ export interface FailedRunMetrics {
 	rejected: number;
 }
 
+/** A copy the item can own (downstream nodes may change it). */
 export function counterFields(counters: Counters): CounterFields {
-	return {
-		entered: counters.entered,
-		synced: counters.synced,
-		notSynced: counters.notSynced,
-		pending: counters.pending,
-		errored: counters.errored,
-		notSyncedReasons: { ...counters.notSyncedReasons },
-		erroredReasons: { ...counters.erroredReasons },
-	};
+	return { ...counters, notSyncedReasons: { ...counters.notSyncedReasons }, erroredReasons: { ...counters.erroredReasons } };
 }
 
 export function syncRunMetrics(args: {
