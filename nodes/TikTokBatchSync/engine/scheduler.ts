@@ -1,14 +1,15 @@
 import { randomUUID } from 'node:crypto';
 
-import { Chunk, PENDING } from './chunk';
+import { Chunk } from './chunk';
 import { realClock, type Clock } from './clock';
 import { emptyCounters, type Counters } from './counters';
 import { BacklogFullError } from './errors';
 import { decideAfterFailure, failureInfoOf, horizonReason, isPastHorizon } from './failurePolicy';
 import { decodeJournalChunks, encodeJournal, parseJournal, type Journal } from './journal';
 import { defaultSyncSettings, resolveSettings, type SyncSettings } from './settings';
+import { runResult } from './runResult';
 import { MemoryScopeState } from './state';
-import type { RequestPacer, RunTallies, SendMapping, SubmitRequest, SubmitResult, UserOutcome } from './types';
+import type { RequestPacer, SendMapping, SubmitRequest, SubmitResult } from './types';
 import { checkDestination, checkUsers } from './validation';
 
 /** Requests of one scope in flight at once (pacing aside): 16 × 10,000 users at 100–300 ms each ≫ 50 requests/s. */
@@ -342,29 +343,4 @@ export class SyncCoordinator {
 		if (chunk.retryTimer !== undefined) this.clock.clearTimeout(chunk.retryTimer);
 		chunk.retryTimer = undefined;
 	}
-}
-
-/** Each user's outcome (shared per chunk) and the run's tallies. */
-function runResult(
-	userCount: number,
-	notSynced: number,
-	chunks: Chunk[],
-	chunkIndexOfUser: Int32Array,
-	waitedForDelivery: boolean,
-	rejection: BacklogFullError | undefined,
-): SubmitResult {
-	const notAccepted: UserOutcome = Object.freeze({
-		status: 'rejected',
-		reason: rejection?.message ?? 'the sync engine was reset before these users were accepted',
-	});
-	const outcomes = new Array<UserOutcome>(userCount);
-	const tallies: RunTallies = { entered: notSynced, notSynced, synced: 0, pending: 0, errored: 0, rejected: 0 };
-	for (let index = 0; index < userCount; index++) {
-		const chunkIndex = chunkIndexOfUser[index];
-		const outcome = chunkIndex < 0 ? notAccepted : waitedForDelivery ? chunks[chunkIndex].outcome : PENDING;
-		outcomes[index] = outcome;
-		tallies[outcome.status]++;
-		if (chunkIndex >= 0) tallies.entered++;
-	}
-	return { outcomes, tallies, ...(rejection ? { rejection } : {}) };
 }
