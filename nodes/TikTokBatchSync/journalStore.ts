@@ -1,7 +1,7 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
 import { processWide } from '../shared/processWide';
-import type { SyncCoordinator, SyncSettings } from './engine';
+import { parseJournal, type Counters, type SyncCoordinator, type SyncSettings } from './engine';
 import type { Sender } from './sender';
 
 /**
@@ -101,7 +101,8 @@ export function resetJournalMemory(): void {
  */
 export class JournalSession {
 	readonly workflow: string;
-	private readonly manual: boolean;
+	readonly manual: boolean;
+	private readonly workflowId: string | undefined;
 	private readonly staticData: IDataObject;
 	private readonly journals: Record<string, unknown>;
 	private readonly savedProfiles: Record<string, Omit<ScopeProfile, 'appKey'>>;
@@ -111,6 +112,7 @@ export class JournalSession {
 		private readonly coordinator: SyncCoordinator,
 	) {
 		this.manual = context.getMode() === 'manual';
+		this.workflowId = context.getWorkflow().id;
 		this.workflow = workflowKey(context.getWorkflow().id, context.getMode());
 		this.staticData = context.getWorkflowStaticData('global');
 		this.journals = this.manual ? {} : readJournals(this.staticData);
@@ -149,6 +151,29 @@ export class JournalSession {
 		}
 		liveNodeNames(this.workflow).add(nodeName);
 		return problem;
+	}
+
+	/**
+	 * Manual runs count their users apart; this is what the active workflow's Batch Sync nodes report, read-only:
+	 * live in this process, or as last journaled.
+	 */
+	activeWorkflowCounters(): Record<string, Counters> {
+		const production = workflowKey(this.workflowId, 'production');
+		const journals = readJournals(this.staticData);
+		const counters: Record<string, Counters> = {};
+		for (const nodeName of new Set([...Object.keys(journals), ...liveNodeNames(production)])) {
+			const scope = scopeName(production, nodeName);
+			if (this.coordinator.knows(scope)) {
+				counters[nodeName] = this.coordinator.report(scope);
+				continue;
+			}
+			try {
+				counters[nodeName] = parseJournal(journals[nodeName]).counters;
+			} catch {
+				// An unreadable journal has nothing to report; the active workflow's own Flush & Report says why.
+			}
+		}
+		return counters;
 	}
 
 	/** Writes the journal of every node live in this process (not for manual runs). */

@@ -1,6 +1,6 @@
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
-import type { Counters, RunTallies } from './engine';
+import { mergeCounters, type Counters, type RunTallies } from './engine';
 
 /**
  * The Metrics output item, built only here. Downstream nodes read these fields (an IF on `errored > 0`, a
@@ -26,6 +26,8 @@ export interface SyncRunMetrics extends CounterFields {
 export interface FlushMetrics extends CounterFields {
 	operation: 'flush';
 	nodes: Record<string, CounterFields>;
+	/** Manual runs only: the active workflow's totals (read-only; manual-run users are counted apart). */
+	activeWorkflow?: CounterFields & { nodes: Record<string, CounterFields> };
 }
 
 /** A run that failed as a whole with Continue On Fail on: its users proceed as rejected. */
@@ -75,10 +77,18 @@ export function syncRunMetrics(args: {
 	};
 }
 
-export function flushMetrics(totals: Counters, perNode: Record<string, Counters>): FlushMetrics {
+export function flushMetrics(perNode: Record<string, Counters>, activeWorkflow?: Record<string, Counters>): FlushMetrics {
+	return {
+		operation: 'flush',
+		...totalsOf(perNode),
+		...(activeWorkflow ? { activeWorkflow: totalsOf(activeWorkflow) } : {}),
+	};
+}
+
+function totalsOf(perNode: Record<string, Counters>): CounterFields & { nodes: Record<string, CounterFields> } {
 	const nodes: Record<string, CounterFields> = {};
 	for (const [name, counters] of Object.entries(perNode)) nodes[name] = counterFields(counters);
-	return { operation: 'flush', ...counterFields(totals), nodes };
+	return { ...counterFields(mergeCounters(Object.values(perNode))), nodes };
 }
 
 export function failedRunMetrics(operation: 'sync' | 'flush', error: string, inputItems: number): FailedRunMetrics {

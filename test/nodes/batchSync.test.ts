@@ -272,6 +272,38 @@ it('a manual run neither restores nor overwrites the production journal of the n
 	expect(local.members(audienceId)).toHaveLength(2);
 });
 
+it('a manual Flush & Report reports its own (manual) totals and, read-only, the active workflow’s', async () => {
+	const audienceId = await createAudience('manual-report');
+	const flushManually = (staticData: IDataObject) =>
+		runWorkflow({
+			nodes: [itemsNode([{}]), batchNode({ operation: 'flush' })],
+			connections: chain('Items', NAME),
+			credentials: credentials(),
+			staticData,
+			mode: 'manual',
+			workflowId: 'wf-batch',
+		});
+	// Live in this process: two production users synced, one not synced.
+	const production = await execute(syncParameters(audienceId, { windowSeconds: 0 }), [
+		{ email: 'p1@example.com' },
+		{ email: 'p2@example.com' },
+		{ email: 'not an email' },
+	]);
+	const live = await flushManually(production.staticData);
+	const liveReport = outputOf(live.run, NAME, 0)[0].json;
+	expect(liveReport).toMatchObject({ operation: 'flush', entered: 0, synced: 0 });
+	expect(liveReport.activeWorkflow).toMatchObject({ entered: 3, synced: 2, notSynced: 1, pending: 0, errored: 0 });
+	expect((liveReport.activeWorkflow as IDataObject).nodes).toHaveProperty([NAME]);
+	// After a restart nothing is live: the journaled counters are reported, and nothing is restored or sent.
+	getCoordinator().reset();
+	resetJournalMemory();
+	const requestsBefore = local.stats().byPath['segment/mapping/'] ?? 0;
+	const journaled = await flushManually(production.staticData);
+	expect(outputOf(journaled.run, NAME, 0)[0].json.activeWorkflow).toMatchObject({ entered: 3, synced: 2, notSynced: 1 });
+	expect(local.stats().byPath['segment/mapping/'] ?? 0).toBe(requestsBefore);
+	expect(JSON.stringify(journaled.staticData)).toBe(JSON.stringify(production.staticData));
+});
+
 it('"by name" falls back to the audience resolved earlier when TikTok cannot list audiences right now', async () => {
 	const parameters = { ...syncParameters(''), audienceSelection: 'byName', audienceName: 'fallback', options: { windowSeconds: 0 } };
 	const first = await execute(parameters, [{ email: 'a@example.com' }]);

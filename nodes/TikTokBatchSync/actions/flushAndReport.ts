@@ -3,7 +3,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { getConnection } from '../../shared/connection';
 import { appKeyFor, type TikTokConnection } from '../../shared/transport/client';
 import { getCoordinator } from '../coordinator';
-import { mergeCounters, type Counters } from '../engine';
+import type { Counters } from '../engine';
 import { JournalSession } from '../journalStore';
 import { flushMetrics, metricsItem } from '../metrics';
 import { senderFor } from '../sender';
@@ -37,6 +37,15 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 	if (restoreProblems.length) {
 		this.addExecutionHints({ message: restoreProblems.join(' '), location: 'outputPane' });
 	}
-	const metrics = flushMetrics(mergeCounters(Object.values(perNode)), perNode);
+	let activeWorkflow: Record<string, Counters> | undefined;
+	if (journal.manual) {
+		activeWorkflow = journal.activeWorkflowCounters();
+		this.addExecutionHints({
+			message:
+				'Manual runs count their users apart from the active (published) workflow: the totals above are this manual session’s; activeWorkflow holds the active workflow’s, read-only.',
+			location: 'outputPane',
+		});
+	}
+	const metrics = flushMetrics(perNode, activeWorkflow);
 	return [[metricsItem(metrics, this.getInputData().length)], []];
 }

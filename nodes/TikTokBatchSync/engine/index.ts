@@ -4,6 +4,7 @@ export { defaultSyncSettings, resolveSettings, DEFAULT_WINDOW_MS, DEFAULT_RETRY_
 export type { SyncSettings } from './settings';
 export { emptyCounters, mergeCounters, tallyReasons } from './counters';
 export type { Counters } from './counters';
+export { parseJournal } from './journal';
 export type { Journal, JournalQueue, JournalGroup, JournalColumn } from './journal';
 export { BacklogFullError, JournalFormatError, SendFailure } from './errors';
 export { realClock } from './clock';

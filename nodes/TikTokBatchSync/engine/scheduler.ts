@@ -177,6 +177,11 @@ export class SyncCoordinator {
 		return { restoredUsers: users };
 	}
 
+	/** Whether this process has any state for the scope. */
+	knows(scopeName: string): boolean {
+		return this.scopes.has(scopeName);
+	}
+
 	hasRestored(scopeName: string): boolean {
 		return this.scopes.get(scopeName)?.restored ?? false;
 	}
