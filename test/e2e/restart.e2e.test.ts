@@ -96,6 +96,8 @@ describe('pending Batch Sync users survive a SIGKILL of n8n', () => {
 				// a 3 s window: the concurrent sign-ups below land in one request
 				const sync = nodeNamed(wf, SYNC_NODE);
 				sync.parameters.options = { ...(sync.parameters.options as object), windowSeconds: 3 };
+				// answer when the run ends (the example answers at once), so each call shows when its users were scheduled
+				nodeNamed(wf, 'Sign-up Webhook').parameters.responseMode = 'lastNode';
 			},
 		);
 		workflowId = workflow.id;

@@ -61,6 +61,16 @@ describe(`${EXAMPLE}: active webhook → Batch Sync → IF on the metrics`, () =
 		const elapsedMs = Date.now() - t0;
 		expect(responses.filter((r) => r.status !== 200).map((r) => `${r.status} ${r.text.slice(0, 200)}`)).toEqual([]);
 
+		// The example answers at once ("Immediately"): the caller never waits for the gathering window.
+		expect(responses.every((r) => typeof r.body === 'object' && r.body !== null && 'message' in r.body)).toBe(true);
+		expect(responses.some((r) => JSON.stringify(r.body).includes('tiktokSync'))).toBe(false);
+
+		// the executions: one per call (plus any Flush & Report from the example's every-minute schedule)
+		const webhookRuns = { where: (e: Execution) => e.mode === 'webhook', timeoutMs: 60_000 };
+		await client.waitForExecutions(workflowId, USERS, webhookRuns);
+		const executions = await client.waitForExecutions(workflowId, USERS, { ...webhookRuns, includeData: true });
+		expect(executions).toHaveLength(USERS);
+
 		// every user is in the one audience the example creates by name
 		const stats = await tiktok.control.stats();
 		const audiences = stats.audiences.filter((a) => a.name === AUDIENCE);
@@ -75,11 +85,6 @@ describe(`${EXAMPLE}: active webhook → Batch Sync → IF on the metrics`, () =
 		expect(stats.rejectedRateLimited).toBe(0);
 		expect(stats.maxAttemptedPerSecond).toBeLessThanOrEqual(50);
 
-		// the executions: one per call (plus any Flush & Report from the example's every-minute schedule)
-		const webhookRuns = { where: (e: Execution) => e.mode === 'webhook', timeoutMs: 60_000 };
-		await client.waitForExecutions(workflowId, USERS, webhookRuns);
-		const executions = await client.waitForExecutions(workflowId, USERS, { ...webhookRuns, includeData: true });
-		expect(executions).toHaveLength(USERS);
 		const sum = { entered: 0, proceeded: 0, synced: 0, notSynced: 0, pending: 0, errored: 0 };
 		const seen = new Set<string>();
 		for (const execution of executions) {
@@ -103,8 +108,6 @@ describe(`${EXAMPLE}: active webhook → Batch Sync → IF on the metrics`, () =
 		}
 		expect(sum).toEqual({ entered: USERS, proceeded: USERS, synced: USERS, notSynced: 0, pending: 0, errored: 0 });
 		expect(seen.size).toBe(USERS);
-		// the response (lastNode) is the last node's first item
-		expect(responses.every((r) => typeof r.body === 'object' && r.body !== null)).toBe(true);
 
 		const totals = executions.map((e) => (nodeOutput(e, 'TikTok Batch Sync')[0].totals as { synced: number }).synced);
 		expect(Math.max(...totals)).toBe(USERS);
