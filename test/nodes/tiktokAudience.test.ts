@@ -186,7 +186,7 @@ describe('User resource', () => {
 			i % 3 === 0
 				? { email: `user${i}@example.com` }
 				: i % 3 === 1
-					? { phone: `+1415${String(1000000 + i).slice(-7)}` }
+					? { phone: `+1415${2_000_000 + i}` } // exchanges 200-202: valid North American numbers
 					: { idfa: `6d92078a-8246-4ba4-ae5b-${String(i).padStart(12, '0')}`, email: `u${i}@example.org` },
 		);
 		const before = local.stats().byPath['segment/mapping/'] ?? 0;
