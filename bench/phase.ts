@@ -1,6 +1,8 @@
 /**
  * One benchmark phase in a fresh process (its own heap, JIT and CPU accounting), started by bench/run.ts:
  *   node --import tsx bench/phase.ts <phase> '<json args>'
+ * Run that way by hand (e.g. `node --import tsx --expose-gc bench/phase.ts cpu '{"users":200000,"repeats":5,"phones":60000}'`,
+ * which needs no local API), it prints the result instead.
  * The local API's URLs come in BENCH_SERVER (JSON). The result goes back over IPC.
  */
 import type { ServerUrls } from './lib/local';
@@ -24,6 +26,8 @@ async function main(): Promise<void> {
 	const urls = JSON.parse(process.env.BENCH_SERVER ?? '{}') as ServerUrls;
 	const run = await load();
 	const result = await run(urls, JSON.parse(rawArgs ?? '{}') as never);
+	// Run by hand (no IPC channel), the phase prints its result.
+	if (!process.send) process.stdout.write(`${JSON.stringify(result, null, '\t')}\n`);
 	await new Promise<void>((resolve) => (process.send ? process.send({ result }, () => resolve()) : resolve()));
 	process.exit(0);
 }

@@ -38,3 +38,30 @@ export function quickHashedUsers(start: number, count: number): SyncUser[] {
 	}
 	return users;
 }
+
+/** The default country the phone pass runs with (the UK), given as users type it: a calling code. */
+export const PHONE_DEFAULT_COUNTRY = '44';
+
+/**
+ * The n-th distinct bench user's raw phone: a mix of writings seen in CRMs, every one a valid number. National UK
+ * numbers (for the default country), "+" and "00" international ones with spaces, dashes, brackets and "(0)", and
+ * JS numbers (international without the "+").
+ */
+export function phoneOf(n: number): string | number {
+	const six = String(100_000 + (n % 900_000));
+	const four = String(1_000 + (n % 9_000));
+	switch (n % 6) {
+		case 0:
+			return `+1 (212) ${200 + (n % 800)}-${four}`;
+		case 1:
+			return `07400 ${six}`;
+		case 2:
+			return `0044 20 7${six.slice(0, 3)} ${four}`;
+		case 3:
+			return `+49 (0)30 ${six}${n % 10}`;
+		case 4:
+			return `+33 6 ${six.slice(0, 2)} ${six.slice(2, 4)} ${six.slice(4)} ${n % 10}${(n >> 3) % 10}`;
+		default:
+			return 447_400_000_000 + (n % 1_000_000);
+	}
+}

@@ -4,11 +4,13 @@ import { Chunk } from '../../nodes/TikTokBatchSync/engine/chunk';
 import type { Destination, SyncUser } from '../../nodes/TikTokBatchSync/engine';
 import type { ServerUrls } from '../lib/local';
 import { median } from '../lib/stats';
-import { emailOf } from '../lib/users';
+import { emailOf, PHONE_DEFAULT_COUNTRY, phoneOf } from '../lib/users';
 
 export interface CpuArgs {
 	users: number;
 	repeats: number;
+	/** Phones for the phone pass (0 or absent: no phone pass). */
+	phones?: number;
 }
 
 export interface CpuResult {
@@ -22,6 +24,8 @@ export interface CpuResult {
 	/** Every repeat's total, to show the spread. */
 	totalUsByRepeat: number[];
 	requestBytesPerUser: number;
+	/** The phone pass: median CPU µs per phone of normalise + hash (hashUser + dedupeKey), and every repeat's. */
+	phone?: { phones: number; normaliseHashUs: number; byRepeat: number[]; notSynced: number };
 }
 
 const USERS_PER_REQUEST = 10_000;
@@ -89,6 +93,7 @@ export async function runCpu(_urls: ServerUrls, args: CpuArgs): Promise<CpuResul
 		stringifyUs.push(serialised / raw.length);
 	}
 	const totals = hashUs.map((value, i) => value + buildUs[i] + stringifyUs[i]);
+	const phone = args.phones ? runPhonePass(args.phones, args.repeats) : undefined;
 	return {
 		users: args.users,
 		repeats: args.repeats,
@@ -98,5 +103,32 @@ export async function runCpu(_urls: ServerUrls, args: CpuArgs): Promise<CpuResul
 		totalUs: median(totals),
 		totalUsByRepeat: totals,
 		requestBytesPerUser: bytes / args.users,
+		phone,
 	};
+}
+
+/**
+ * CPU per phone of normalise + hash (hashUser + dedupeKey, as syncUsers does) over a mix of national and
+ * international writings with a default country (bench/lib/users.ts phoneOf). Building and serialising a request
+ * costs the same per 64-hex id as for emails, so this pass leaves them out.
+ */
+function runPhonePass(count: number, repeats: number): NonNullable<CpuResult['phone']> {
+	const raw = Array.from({ length: count }, (_, i) => phoneOf(i));
+	const options = { defaultCountryCode: PHONE_DEFAULT_COUNTRY };
+	const byRepeat: number[] = [];
+	let notSynced = 0;
+	for (let repeat = 0; repeat <= repeats; repeat++) {
+		if (global.gc) global.gc();
+		notSynced = 0;
+		const keys = new Array<string>(count);
+		const t0 = cpuNow();
+		for (let i = 0; i < count; i++) {
+			const user = hashUser(['phone'], [raw[i]], options);
+			if (user.notSyncedReason !== undefined) notSynced++;
+			keys[i] = dedupeKey(user.ids);
+		}
+		const t1 = cpuNow();
+		if (repeat > 0) byRepeat.push((t1 - t0) / count);
+	}
+	return { phones: count, normaliseHashUs: median(byRepeat), byRepeat, notSynced };
 }

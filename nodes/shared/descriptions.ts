@@ -172,9 +172,9 @@ export function identifierOptionProperties(): INodeProperties[] {
 			name: 'defaultCountryCode',
 			type: 'string',
 			default: '',
-			placeholder: '1',
+			placeholder: 'e.g. IT or 39',
 			description:
-				'Country calling code for phone numbers written without one (e.g. 1 for the US, 44 for the UK). Numbers starting with + or 00 keep their own.',
+				"Country of phone numbers written without a country code: an ISO code (IT, GB, US) or a calling code (39, +39). A calling code shared by several countries means its main one (1: US, 7: RU, 44: GB), and the others' national numbers still parse. Numbers starting with + or 00 keep their own.",
 		},
 		{
 			displayName: 'Device ID Hash',

@@ -103,6 +103,40 @@ describe('Audience resource', () => {
 		expect(hints.map((h) => h.message).join(' ')).toMatch(/1,000 matched users/);
 	});
 
+	it('get on an audience TikTok returns nothing for says so, quoting no code TikTok never sent', async () => {
+		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'vanishing' }))[0];
+		const audienceId = String(created.audienceId);
+		// TikTok's answer for an audience it no longer has: code 0, an empty list.
+		local.injectFault({ pathIncludes: 'dmp/custom_audience/get', code: 0, message: 'OK', data: { list: [] } });
+		const run = await runNode({ resource: 'audience', operation: 'get', advertiserId: id(US), audienceId: id(audienceId) });
+		const error = run.data.resultData.error;
+		expect(error).toMatchObject({ name: 'NodeOperationError', message: `TikTok returned no audience with ID ${audienceId} in ad account ${US}` });
+		expect(error?.description).toMatch(/empty list.*deleted.*Get Many/);
+		expect(`${error?.message} ${error?.description}`).not.toMatch(/4000\d|TikTok code/);
+
+		// With Continue On Fail the item carries the same message, and the next item is answered.
+		local.injectFault({ pathIncludes: 'dmp/custom_audience/get', code: 0, message: 'OK', data: { list: [] } });
+		const cont = await runNode(
+			{ resource: 'audience', operation: 'get', advertiserId: id(US), audienceId: id(audienceId) },
+			[{}, {}],
+			accessTokenCredentials(),
+			{ onError: 'continueRegularOutput' },
+		);
+		const out = outputJson(cont);
+		expect(out[0]).toMatchObject({ error: `TikTok returned no audience with ID ${audienceId} in ad account ${US}` });
+		expect(out[1]).toMatchObject({ audienceId, name: 'vanishing' });
+	});
+
+	it('get on an audience TikTok refuses with an error code quotes what TikTok said', async () => {
+		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'deleted' }))[0];
+		local.deleteAudience(String(created.audienceId));
+		// The local API answers this one with 40002 "Parameter error: invalid audience ID …".
+		const run = await runNode({ resource: 'audience', operation: 'get', advertiserId: id(US), audienceId: id(String(created.audienceId)) });
+		expect(run.data.resultData.error).toMatchObject({ name: 'NodeApiError' });
+		expect(run.data.resultData.error?.message).toMatch(/40002/);
+		expect(run.data.resultData.error?.message).toMatch(/invalid audience ID/);
+	});
+
 	it('get many searches by name', async () => {
 		for (const name of ['Buyers US', 'Churned', 'buyers EU']) {
 			await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name });
@@ -186,7 +220,7 @@ describe('User resource', () => {
 			i % 3 === 0
 				? { email: `user${i}@example.com` }
 				: i % 3 === 1
-					? { phone: `+1415${String(1000000 + i).slice(-7)}` }
+					? { phone: `+1415${2_000_000 + i}` } // exchanges 200-202: valid North American numbers
 					: { idfa: `6d92078a-8246-4ba4-ae5b-${String(i).padStart(12, '0')}`, email: `u${i}@example.org` },
 		);
 		const before = local.stats().byPath['segment/mapping/'] ?? 0;

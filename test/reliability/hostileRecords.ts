@@ -25,6 +25,7 @@ const NO_ID = 'no identifier to match (email, phone, idfa, aaid all empty)';
 const BAD_EMAIL = 'email is not a valid address';
 const NOT_DIGITS = 'phone contains characters that are not digits';
 const NOT_E164 = 'phone cannot be made into a valid international (E.164) number';
+const NOT_IN_PLAN = "phone is not a valid number in its country's numbering plan";
 
 /** Slot order of the nodes' id_schema for Fields to Match = email, phone, idfa, aaid. */
 function synced(email?: string, phone?: string, idfa?: string, aaid?: string, ignored?: string[]): Expected {
@@ -138,7 +139,7 @@ const CATEGORIES: Array<[string, Maker]> = [
 		'invalid phone numbers',
 		(_n, k) => {
 			const cases: Array<[unknown, string]> = [
-				['12345', NOT_E164],
+				['12345', NOT_IN_PLAN], // five digits: no North American number
 				['call me maybe', NOT_DIGITS],
 				['+0123456789', NOT_E164],
 				['\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669', NOT_DIGITS],

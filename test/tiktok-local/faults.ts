@@ -14,6 +14,8 @@ export interface FaultSpec {
 	code?: number;
 	/** Envelope message; a TikTok-like default is picked from the code otherwise. */
 	message?: string;
+	/** Envelope data (default `{}`), e.g. `{ list: [] }` with code 0 for a lookup TikTok answers with nothing found. */
+	data?: Record<string, unknown>;
 	/** HTTP status to answer with. */
 	httpStatus?: number;
 	/** Answer with an HTML page, as an edge proxy does (HTTP 502 unless httpStatus is set). */
@@ -55,6 +57,9 @@ export function validateFaultSpec(input: unknown): FaultSpec {
 	if (spec.httpStatus !== undefined && (spec.httpStatus as number) > 599) throw new Error('httpStatus must be <= 599');
 	for (const key of ['pathIncludes', 'message'] as const) {
 		if (spec[key] !== undefined && typeof spec[key] !== 'string') throw new Error(`${key} must be a string`);
+	}
+	if (spec.data !== undefined && (spec.data === null || typeof spec.data !== 'object' || Array.isArray(spec.data))) {
+		throw new Error('data must be a JSON object');
 	}
 	for (const key of ['html', 'reset'] as const) {
 		if (spec[key] !== undefined && typeof spec[key] !== 'boolean') throw new Error(`${key} must be a boolean`);

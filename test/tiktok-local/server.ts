@@ -404,7 +404,7 @@ class LocalTikTokServer {
 		const code = fault.code ?? codeForHttpStatus(status);
 		const token = req.headers['access-token'];
 		const appId = (typeof token === 'string' && this.store.tokens.get(token)?.appId) || 'unknown';
-		sendJson(res, status, { code, message: fault.message ?? defaultFaultMessage(code, appId), request_id: newRequestId(), data: {} });
+		sendJson(res, status, { code, message: fault.message ?? defaultFaultMessage(code, appId), request_id: newRequestId(), data: fault.data ?? {} });
 	}
 
 	private handlePortal(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {

@@ -1,9 +1,8 @@
-import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n-workflow';
+import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData, type INodeProperties } from 'n8n-workflow';
 
 import { MIN_TARGETABLE_AUDIENCE_SIZE } from '../../../shared/audiences';
 import { advertiserProperty, audienceProperty } from '../../../shared/descriptions';
 import type { TikTokClient } from '../../../shared/transport/client';
-import { TikTokApiError } from '../../../shared/transport/errors';
 import type { AudienceDetails, AudienceSummary } from '../../../shared/transport/schemas';
 import { forEachItem, locatorValue } from '../common';
 
@@ -34,9 +33,16 @@ export async function execute(this: IExecuteFunctions, client: TikTokClient): Pr
 	const output = await forEachItem(this, async (itemIndex) => {
 		const advertiserId = locatorValue(this, 'advertiserId', itemIndex);
 		const audienceId = locatorValue(this, 'audienceId', itemIndex);
+		// TikTok answers an unknown ID either with an error code (reported as TikTok worded it) or with code 0 and an
+		// empty list, which is said here as it is: no audience came back.
 		const [details] = await client.getCustomAudiences(advertiserId, [audienceId]);
 		if (!details) {
-			throw new TikTokApiError({ message: 'invalid audience ID', code: 40002, tiktokMessage: 'Parameter error: invalid audience ID' });
+			throw new NodeOperationError(this.getNode(), `TikTok returned no audience with ID ${audienceId} in ad account ${advertiserId}`, {
+				itemIndex,
+				description:
+					'TikTok answered without an error but with an empty list: the audience was deleted, or it belongs to another ad account. ' +
+					"Pick the audience From List, or check its ID with Get Many on this ad account; if it was deleted, create it again.",
+			});
 		}
 		const simplified = simplifyAudience(advertiserId, details);
 		if (!simplified.sizeShown) smallAudience = true;
