@@ -11,6 +11,7 @@ import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
 
+import { DEFAULT_MAX_PENDING_USERS } from '../nodes/TikTokBatchSync/engine';
 import type { BaselineResult } from './phases/baseline';
 import type { CpuResult } from './phases/cpu';
 import type { JournalResult } from './phases/journal';
@@ -24,7 +25,7 @@ import { median, sig, wallNow } from './lib/stats';
 const ROOT = join(__dirname, '..');
 const CEILING_USERS_PER_SECOND = 50 * 10_000;
 const PER_USER_TODAY = 50;
-const JOURNAL_BOUND = 250_000; // DEFAULT_SYNC_SETTINGS.maxPendingUsers
+const JOURNAL_BOUND = DEFAULT_MAX_PENDING_USERS;
 const JOURNAL_BUDGET_MS = 100;
 
 const TARGETS = {
