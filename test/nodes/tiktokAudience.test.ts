@@ -319,6 +319,14 @@ describe('credentials', () => {
 		expect(revoked.message).toMatch(/did not accept this access token/);
 	});
 
+	it.each([
+		['OAuth2', new TikTokBusinessOAuth2Api().properties],
+		['access-token', new TikTokBusinessApi().properties],
+	])('the %s credential requires a Base URL when the environment is Custom, and shows it only then', (_, properties) => {
+		const baseUrl = properties.find((p) => p.name === 'baseUrl');
+		expect(baseUrl).toMatchObject({ required: true, displayOptions: { show: { environment: ['custom'] } } });
+	});
+
 	it('the OAuth2 credential builds TikTok’s portal and token URLs from the environment', () => {
 		const properties = new TikTokBusinessOAuth2Api().properties;
 		const byName = Object.fromEntries(properties.map((p) => [p.name, p.default]));
