@@ -29,6 +29,7 @@ import {
 	T0,
 	watchUnhandled,
 	type NodeRun,
+	syncResults,
 } from './helpers';
 
 let local: TikTokLocal;
@@ -254,7 +255,7 @@ describe('TikTok Audience node', () => {
 		local.injectFault({ count: 1, pathIncludes: 'segment/mapping', ...fault });
 		const run = await runOne(local, audienceNode(addParameters(audienceId)), [...records(list), { email: 'broken' }]);
 		expect(run.error).toBeUndefined();
-		const out = run.output();
+		const out = syncResults(run.output());
 		expect(out.filter((item) => item.status === 'synced')).toHaveLength(300);
 		expect(out[300]).toMatchObject({ status: 'not_synced', reason: 'email is not a valid address' });
 		expect(local.stats().byPath['segment/mapping/']).toBe(2);
@@ -265,7 +266,7 @@ describe('TikTok Audience node', () => {
 		const audienceId = await createAudience(local, 'down');
 		local.injectFault({ count: 3, pathIncludes: 'segment/mapping', httpStatus: 502, html: true });
 		const run = await runOne(local, audienceNode(addParameters(audienceId), { onError: 'continueRegularOutput' }), records(emails(20, 'down')));
-		const out = run.output();
+		const out = syncResults(run.output());
 		expect(out).toHaveLength(20);
 		for (const item of out) {
 			expect(item).toMatchObject({ status: 'error', reason: 'HTTP 502: TikTok answered HTTP 502 without its JSON envelope' });
@@ -289,7 +290,7 @@ describe('TikTok Audience node', () => {
 			audienceNode(addParameters('', { audienceId: locator('={{ $json.audience }}') }), { onError: 'continueRegularOutput' }),
 			input,
 		);
-		const out = run.output();
+		const out = syncResults(run.output());
 		expect(out.slice(0, 20).every((item) => item.status === 'error')).toBe(true);
 		expect(out[0].reason).toBe(
 			`TikTok code 40002: Parameter error: invalid audience ID ${doomed}: it does not exist, was deleted, or does not belong to advertiser_ids.`,

@@ -28,6 +28,7 @@ import {
 	US,
 	watchUnhandled,
 	type NodeRun,
+	syncResults,
 } from './helpers';
 import { useLocalTikTok } from '../harness/localTikTok';
 
@@ -81,7 +82,7 @@ describe('100,000 items in one execution', () => {
 		const run = await runOne(local, audienceNode(addParameters(audienceId)), records);
 		const elapsed = Date.now() - started;
 		expect(run.error).toBeUndefined();
-		const out = run.output();
+		const out = syncResults(run.output());
 		expect(out).toHaveLength(COUNT);
 		expect(out.every((item) => item.status === 'synced' && item.audienceId === audienceId)).toBe(true);
 		expectAllMembers(audienceId);
@@ -233,7 +234,7 @@ describe('audience names over 70 characters', () => {
 
 		const byName = { audienceSelection: 'byName', audienceName: name };
 		const added = await runOne(local, audienceNode(addParameters('', byName)), [{ email: 'long@example.com' }]);
-		expect(added.output()[0]).toMatchObject({ status: 'synced', audienceId: first.audienceId });
+		expect(syncResults(added.output())[0]).toMatchObject({ status: 'synced', audienceId: first.audienceId });
 		const batched = await runOne(local, batchNode(syncParameters('', {}, byName)), [{ email: 'longer@example.com' }]);
 		expect(batched.output(0)[0]).toMatchObject({ synced: 1, audienceId: first.audienceId });
 		const stored = local.stats().audiences;

@@ -26,6 +26,7 @@ import {
 	runOne,
 	syncParameters,
 	type NodeRun,
+	syncResults,
 } from './helpers';
 import { useLocalTikTok } from '../harness/localTikTok';
 
@@ -102,7 +103,7 @@ function leaks(surfaces: Surface[], needles: string[]): Array<[string, string[]]
 	return surfaces.map((surface): [string, string[]] => [surface.name, leaksIn(surface.text, needles)]).filter(([, found]) => found.length > 0);
 }
 
-/** What a run leaves that must be free of personal data (the users output is the input passed on: only its status). */
+/** What a run leaves that must be free of personal data (output items are the input passed on: only their tiktokSync). */
 function surfacesOf(label: string, run: NodeRun, kind: 'batch' | 'audience'): Surface[] {
 	const surfaces: Surface[] = [
 		{ name: `${label}: workflow static data`, text: JSON.stringify(run.staticData) },
@@ -111,9 +112,9 @@ function surfacesOf(label: string, run: NodeRun, kind: 'batch' | 'audience'): Su
 	if (run.error) return surfaces;
 	if (kind === 'batch') {
 		surfaces.push({ name: `${label}: metrics item`, text: JSON.stringify(run.output(0)) });
-		surfaces.push({ name: `${label}: users' tiktokSync`, text: JSON.stringify(run.output(1).map((user) => user.tiktokSync)) });
+		surfaces.push({ name: `${label}: users' tiktokSync`, text: JSON.stringify(syncResults(run.output(1))) });
 	} else {
-		surfaces.push({ name: `${label}: node output`, text: JSON.stringify(run.output(0)) });
+		surfaces.push({ name: `${label}: items' tiktokSync`, text: JSON.stringify(syncResults(run.output(0))) });
 	}
 	return surfaces;
 }
@@ -179,7 +180,7 @@ it('known emails, phones and device IDs appear nowhere: static data, outputs, er
 		// TikTok Audience: synced, not synced, ignored fields.
 		const audienceParameters = (audienceId: string) => addParameters(audienceId, { matchFields: ALL_FIELDS, options: { defaultCountryCode: '1' } });
 		const added = await runOne(local, audienceNode(audienceParameters(good)), records);
-		expect(added.output().filter((item) => item.status === 'not_synced').length).toBeGreaterThanOrEqual(4);
+		expect(syncResults(added.output()).filter((item) => item.status === 'not_synced').length).toBeGreaterThanOrEqual(4);
 		surfaces.push(...surfacesOf('audience add', added, 'audience'));
 
 		const dryRun = await runOne(local, audienceNode({ ...audienceParameters(good), options: { defaultCountryCode: '1', dryRun: true } }), records);
@@ -187,7 +188,7 @@ it('known emails, phones and device IDs appear nowhere: static data, outputs, er
 
 		// TikTok Audience: deleted audience with Continue On Fail (error fields on items), and a revoked token (run error).
 		const failed = await runOne(local, audienceNode(audienceParameters(doomed), { onError: 'continueRegularOutput' }), records);
-		expect(failed.output().filter((item) => item.status === 'error').length).toBe(SENDABLE);
+		expect(syncResults(failed.output()).filter((item) => item.status === 'error').length).toBe(SENDABLE);
 		surfaces.push(...surfacesOf('audience deleted', failed, 'audience'));
 		local.revokeToken(DEMO.accessToken);
 		const revoked = await runOne(local, audienceNode(audienceParameters(good)), records);
