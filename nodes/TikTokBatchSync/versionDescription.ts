@@ -145,7 +145,7 @@ export const batchSyncDescription: INodeTypeDescription = {
 					name: 'Flush & Report',
 					value: 'flush',
 					description: 'Send what is waiting, retry what is due, and report totals',
-					action: 'Flush and report',
+					action: 'Flush & report',
 				},
 			],
 			default: 'sync',
