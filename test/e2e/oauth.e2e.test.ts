@@ -5,7 +5,7 @@
  *   stored; then a manual run of a TikTok Audience node with that credential creates an audience with the token it
  *   got. For both shapes TikTok answers its token endpoint in (flat, and wrapped in `data`).
  * - A token endpoint answering TikTok's error envelope (HTTP 200, code 40110): n8n says "Connection successful"
- *   (n8n's behaviour, see /work/shared/docs/n8n-oauth-findings.md) and our node fails asking to reconnect the
+ *   (n8n stores whatever the token endpoint answers) and our node fails asking to reconnect the
  *   credential, quoting TikTok's message.
  * - The access-token credential's Test button (POST /rest/credentials/test): fails on a bad token, passes on a good one.
  */
