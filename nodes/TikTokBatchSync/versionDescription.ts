@@ -117,16 +117,6 @@ export const batchSyncDescription: INodeTypeDescription = {
 	outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
 	outputNames: ['Metrics', 'Users'],
 	credentials: credentialDescriptions,
-	hints: [
-		{
-			message:
-				'Manual runs do not save workflow data: users still pending when a manual run ends are retried in memory only. Activate the workflow so pending users survive an n8n restart.',
-			type: 'info',
-			location: 'outputPane',
-			whenToDisplay: 'afterExecution',
-			displayCondition: '={{ $parameter["operation"] === "sync" }}',
-		},
-	],
 	properties: [
 		authenticationProperty,
 		{
