@@ -16,9 +16,9 @@
  *                reaches advertiser 7100000000000000003 "Other Agency Shop" (for "not your advertiser/audience").
  *   - No audiences; audience IDs count up from 1790000000000001.
  *
- * API routes: /portal/auth (auto-approves with a 302 to redirect_uri carrying auth_code, code and state; add
- * interactive=1 for a page with an Authorize link) and /open_api/v1.3/<route>/ for the routes in routes.ts (the
- * trailing slash is optional).
+ * API routes: /portal/auth (a browser gets a consent page with an Authorize button; other clients are approved at once
+ * with a 302 to redirect_uri carrying auth_code, code and state; see portal.ts) and /open_api/v1.3/<route>/ for the
+ * routes in routes.ts (the trailing slash is optional).
  *
  * Control routes (plain JSON, not rate limited, never faulted), each mirrored by a method on TikTokLocal:
  *   GET    /__local/health                      {ok: true}
