@@ -32,6 +32,7 @@ export const environmentProperties: INodeProperties[] = [
 		name: 'baseUrl',
 		type: 'string',
 		default: '',
+		required: true,
 		placeholder: 'http://127.0.0.1:8787',
 		description: 'Scheme and host of the API, without /open_api/v1.3',
 		displayOptions: { show: { environment: ['custom'] } },

@@ -64,16 +64,6 @@ export const batchSyncDescription: INodeTypeDescription = {
 	outputs: [NodeConnectionTypes.Main, NodeConnectionTypes.Main],
 	outputNames: ['Metrics', 'Users'],
 	credentials: credentialDescriptions,
-	hints: [
-		{
-			message:
-				'Manual runs do not save workflow data: users still pending when a manual run ends are retried in memory only. Activate the workflow so pending users survive an n8n restart.',
-			type: 'info',
-			location: 'outputPane',
-			whenToDisplay: 'afterExecution',
-			displayCondition: '={{ $parameter["operation"] === "sync" }}',
-		},
-	],
 	properties: [
 		authenticationProperty,
 		{
@@ -92,7 +82,7 @@ export const batchSyncDescription: INodeTypeDescription = {
 					name: 'Flush & Report',
 					value: 'flush',
 					description: 'Send what is waiting, retry what is due, and report totals',
-					action: 'Flush and report',
+					action: 'Flush & report',
 				},
 			],
 			default: 'sync',

@@ -31,7 +31,7 @@ export function tokenFromOAuthData(node: INode, oauthTokenData: unknown): string
 			'The TikTok connection did not complete: reconnect the TikTok credential.' + tiktokMessage,
 			{
 				description:
-					'Open the credential, press "Connect my account" again and approve the app in TikTok. If it keeps failing, check that the App ID and Secret belong to the TikTok app whose redirect URL is n8n’s OAuth callback URL.',
+					'Open the credential, press "Connect" again and approve the app in TikTok. If it keeps failing, check that Client ID and Client Secret are the App ID and Secret of the TikTok app whose Advertiser redirect URL is n8n’s OAuth Redirect URL.',
 			},
 		);
 	}

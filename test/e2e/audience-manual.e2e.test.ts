@@ -49,9 +49,11 @@ describe('TikTok Audience node, manual executions', () => {
 
 		expect(executionError(execution)).toBeUndefined();
 		expect(execution.status).toBe('success');
-		const results = nodeOutput(execution, 'Add to TikTok Audience');
-		expect(results).toHaveLength(3);
-		const [jane, john, invalid] = results;
+		const items = nodeOutput(execution, 'Add to TikTok Audience');
+		expect(items).toHaveLength(3);
+		// each customer goes on, with the result under tiktokSync
+		expect(items.map((item) => item.email)).toEqual(['Jane.Doe@example.com', 'john@example.com', 'not-an-email']);
+		const [jane, john, invalid] = items.map((item) => item.tiktokSync as Record<string, unknown>);
 		expect(jane).toMatchObject({ status: 'synced', action: 'add', matchedFields: ['email', 'phone'] });
 		expect(john).toMatchObject({ status: 'synced', action: 'add', matchedFields: ['email'] });
 		expect(invalid).toMatchObject({ status: 'not_synced', reason: expect.stringContaining('email') });
@@ -93,7 +95,10 @@ describe('TikTok Audience node, manual executions', () => {
 
 		expect(executionError(execution)).toBeUndefined();
 		expect(nodeOutput(execution, 'Remove From TikTok Audience')).toEqual([
-			expect.objectContaining({ status: 'synced', action: 'remove', audienceId: exampleAudienceId }),
+			expect.objectContaining({
+				email: ' JANE.DOE+news@Example.com ',
+				tiktokSync: expect.objectContaining({ status: 'synced', action: 'remove', audienceId: exampleAudienceId }),
+			}),
 		]);
 		expect(tiktok.members(exampleAudienceId)).toEqual([email('john@example.com')]);
 		expect(tiktok.stats().audiences.filter((a) => a.name === EXAMPLE_AUDIENCE)).toHaveLength(1);

@@ -1,11 +1,11 @@
 /**
  * Connecting TikTok in a real n8n, the way a user does it in the credential dialog, against the local TikTok API:
  *
- * - OAuth2 "Connect my account": n8n's auth URL → the local TikTok portal (auto-approves) → n8n's callback → token
+ * - OAuth2 "Connect": n8n's auth URL → the local TikTok portal (auto-approves) → n8n's callback → token
  *   stored; then a manual run of a TikTok Audience node with that credential creates an audience with the token it
  *   got. For both shapes TikTok answers its token endpoint in (flat, and wrapped in `data`).
  * - A token endpoint answering TikTok's error envelope (HTTP 200, code 40110): n8n says "Connection successful"
- *   (n8n's behaviour, see /work/shared/docs/n8n-oauth-findings.md) and our node fails asking to reconnect the
+ *   (n8n stores whatever the token endpoint answers) and our node fails asking to reconnect the
  *   credential, quoting TikTok's message.
  * - The access-token credential's Test button (POST /rest/credentials/test): fails on a bad token, passes on a good one.
  */

@@ -304,6 +304,30 @@ it('a manual Flush & Report reports its own (manual) totals and, read-only, the 
 	expect(JSON.stringify(journaled.staticData)).toBe(JSON.stringify(production.staticData));
 });
 
+it('a manual run hints about pending users only when some are left pending, in words for n8n 1.x and 2.x', async () => {
+	const audienceId = await createAudience('manual hint');
+	const manualRun = async (email: string) => {
+		const { run } = await runWorkflow({
+			nodes: [itemsNode([{ email }]), batchNode(syncParameters(audienceId, { windowSeconds: 0 }))],
+			connections: chain('Items', NAME),
+			credentials: credentials(),
+			mode: 'manual',
+			workflowId: 'wf-hint',
+		});
+		return { metrics: outputOf(run, NAME, 0)[0].json, hints: (run.data.resultData.runData[NAME][0].hints ?? []).map((h) => h.message) };
+	};
+	const delivered = await manualRun('delivered@example.com');
+	expect(delivered.metrics).toMatchObject({ synced: 1, pending: 0 });
+	expect(delivered.hints).toEqual([]);
+
+	local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+	const pending = await manualRun('pending@example.com');
+	expect(pending.metrics).toMatchObject({ pending: 1 });
+	expect(pending.hints).toEqual([expect.stringMatching(/^1 user is still pending\..*activated or published workflow/)]);
+	local.clearFaults();
+	getCoordinator().reset();
+});
+
 it('"by name" falls back to the audience resolved earlier when TikTok cannot list audiences right now', async () => {
 	const parameters = { ...syncParameters(''), audienceSelection: 'byName', audienceName: 'fallback', options: { windowSeconds: 0 } };
 	const first = await execute(parameters, [{ email: 'a@example.com' }]);

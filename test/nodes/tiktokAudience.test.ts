@@ -56,6 +56,11 @@ function outputJson(run: Awaited<ReturnType<typeof runNode>>, name = 'TikTok Aud
 	return outputOf(run, name).map((item) => item.json);
 }
 
+/** User Add/Remove: each output item is its input item with the result under `tiktokSync`. */
+function syncResults(run: Awaited<ReturnType<typeof runNode>>): IDataObject[] {
+	return outputJson(run).map((json) => json.tiktokSync as IDataObject);
+}
+
 useLocalTikTok((started) => (local = started));
 
 describe('Audience resource', () => {
@@ -169,22 +174,23 @@ describe('User resource', () => {
 	];
 
 	it('adds users with per-item statuses and reasons, then removes them', async () => {
-		const add = outputJson(
-			await runNode(
-				{
-					resource: 'user',
-					operation: 'add',
-					advertiserId: id(US),
-					audienceSelection: 'byName',
-					audienceName: 'n8n: sign-ups',
-					matchFields: ['email', 'phone'],
-					emailValue: '={{ $json.email }}',
-					phoneValue: '={{ $json.phone }}',
-				},
-				users,
-			),
+		const run = await runNode(
+			{
+				resource: 'user',
+				operation: 'add',
+				advertiserId: id(US),
+				audienceSelection: 'byName',
+				audienceName: 'n8n: sign-ups',
+				matchFields: ['email', 'phone'],
+				emailValue: '={{ $json.email }}',
+				phoneValue: '={{ $json.phone }}',
+			},
+			users,
 		);
+		const add = syncResults(run);
 		expect(add.map((r) => r.status)).toEqual(['synced', 'synced', 'not_synced', 'not_synced', 'synced']);
+		// the input item goes on, with the result under one key (as the Batch Sync node's Users output)
+		expect(outputJson(run)[2]).toEqual({ ...users[2], tiktokSync: add[2] });
 		expect(add[2].reason).toBe('email is not a valid address');
 		expect(add[3].reason).toBe('no identifier to match (email, phone all empty)');
 		expect(add[0].matchedFields).toEqual(['email', 'phone']);
@@ -195,7 +201,7 @@ describe('User resource', () => {
 		);
 		expect(local.stats().byPath['segment/mapping/']).toBe(1);
 
-		const removed = outputJson(
+		const removed = syncResults(
 			await runNode(
 				{
 					resource: 'user',
@@ -224,7 +230,7 @@ describe('User resource', () => {
 					: { idfa: `6d92078a-8246-4ba4-ae5b-${String(i).padStart(12, '0')}`, email: `u${i}@example.org` },
 		);
 		const before = local.stats().byPath['segment/mapping/'] ?? 0;
-		const out = outputJson(
+		const out = syncResults(
 			await runNode(
 				{
 					resource: 'user',
@@ -244,7 +250,7 @@ describe('User resource', () => {
 	}, 120_000);
 
 	it('dry run hashes and counts but sends nothing', async () => {
-		const out = outputJson(
+		const out = syncResults(
 			await runNode(
 				{ resource: 'user', operation: 'add', advertiserId: id(US), audienceSelection: 'byName', audienceName: 'never', matchFields: ['email'], options: { dryRun: true } },
 				users,
@@ -273,7 +279,7 @@ describe('User resource', () => {
 			accessTokenCredentials(),
 			{ onError: 'continueRegularOutput' },
 		);
-		const out = outputJson(run);
+		const out = syncResults(run);
 		expect(out[0]).toMatchObject({ status: 'error' });
 		expect(String(out[0].error)).toMatch(/may have been deleted/);
 		expect(out[1]).toMatchObject({ status: 'not_synced' });
@@ -351,6 +357,14 @@ describe('credentials', () => {
 		const revoked = await declarativeTest(good);
 		expect(revoked.ok).toBe(false);
 		expect(revoked.message).toMatch(/did not accept this access token/);
+	});
+
+	it.each([
+		['OAuth2', new TikTokBusinessOAuth2Api().properties],
+		['access-token', new TikTokBusinessApi().properties],
+	])('the %s credential requires a Base URL when the environment is Custom, and shows it only then', (_, properties) => {
+		const baseUrl = properties.find((p) => p.name === 'baseUrl');
+		expect(baseUrl).toMatchObject({ required: true, displayOptions: { show: { environment: ['custom'] } } });
 	});
 
 	it('the OAuth2 credential builds TikTok’s portal and token URLs from the environment', () => {

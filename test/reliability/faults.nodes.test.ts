@@ -14,7 +14,7 @@ import { setCoordinatorForTests } from '../../nodes/TikTokBatchSync/coordinator'
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { DEMO, startTikTokLocal, type FaultSpec, type TikTokLocal } from '../tiktok-local/server';
 import { accessTokenCredentials, addParameters, audienceNode, batchNode, createAudience, expectInvariant, locator, syncParameters } from '../harness/fixtures';
-import { Driver, InflightTracker, runOne, type NodeRun, watchUnhandled } from './helpers';
+import { Driver, InflightTracker, runOne, type NodeRun, watchUnhandled, syncResults } from './helpers';
 import { FakeClock, HOUR, MINUTE, T0 } from '../harness/clock';
 
 let local: TikTokLocal;
@@ -240,7 +240,7 @@ describe('TikTok Audience node', () => {
 		local.injectFault({ count: 1, pathIncludes: 'segment/mapping', ...fault });
 		const run = await runOne(local, audienceNode(addParameters(audienceId)), [...records(list), { email: 'broken' }]);
 		expect(run.error).toBeUndefined();
-		const out = run.output();
+		const out = syncResults(run.output());
 		expect(out.filter((item) => item.status === 'synced')).toHaveLength(300);
 		expect(out[300]).toMatchObject({ status: 'not_synced', reason: 'email is not a valid address' });
 		expect(local.stats().byPath['segment/mapping/']).toBe(2);
@@ -251,7 +251,7 @@ describe('TikTok Audience node', () => {
 		const audienceId = await createAudience(local, 'down');
 		local.injectFault({ count: 3, pathIncludes: 'segment/mapping', httpStatus: 502, html: true });
 		const run = await runOne(local, audienceNode(addParameters(audienceId), { onError: 'continueRegularOutput' }), records(emails(20, 'down')));
-		const out = run.output();
+		const out = syncResults(run.output());
 		expect(out).toHaveLength(20);
 		for (const item of out) {
 			expect(item).toMatchObject({ status: 'error', reason: 'TikTok HTTP 502: TikTok answered HTTP 502 without its JSON envelope' });
@@ -275,7 +275,7 @@ describe('TikTok Audience node', () => {
 			audienceNode(addParameters('', { audienceId: locator('={{ $json.audience }}') }), { onError: 'continueRegularOutput' }),
 			input,
 		);
-		const out = run.output();
+		const out = syncResults(run.output());
 		expect(out.slice(0, 20).every((item) => item.status === 'error')).toBe(true);
 		expect(out[0].reason).toBe(
 			`TikTok error 40002: Parameter error: invalid audience ID ${doomed}: it does not exist, was deleted, or does not belong to advertiser_ids.`,

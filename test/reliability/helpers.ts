@@ -313,3 +313,8 @@ export function runErrors(run: IRun): unknown[] {
 export function errorJson(error: unknown): string {
 	return safeJson(error) + ' ' + (error instanceof Error ? `${error.message} ${error.stack ?? ''} ${(error as { description?: string }).description ?? ''}` : '');
 }
+
+/** Each item's result under `tiktokSync`: TikTok Audience's User Add/Remove output, Batch Sync's Users output. */
+export function syncResults(items: IDataObject[]): IDataObject[] {
+	return items.map((item) => item.tiktokSync as IDataObject);
+}

@@ -9,7 +9,7 @@ import type { IDataObject } from 'n8n-workflow';
 
 import { type TikTokLocal } from '../tiktok-local/server';
 import { addParameters, audienceNode, batchNode, createAudience, expectInvariant, syncParameters } from '../harness/fixtures';
-import { runOne, watchUnhandled } from './helpers';
+import { runOne, watchUnhandled, syncResults } from './helpers';
 import { expectedAudience, HOSTILE_CATEGORY_COUNT, hostileRecords, type HostileRecord } from './hostileRecords';
 import { useLocalTikTok } from '../harness/localTikTok';
 
@@ -88,7 +88,7 @@ it('TikTok Audience node: 10,000 hostile records, each synced or not synced with
 		RECORDS.map((record) => record.json),
 	);
 	expect(run.error).toBeUndefined();
-	const out = run.output();
+	const out = syncResults(run.output());
 	expect(out).toHaveLength(10_000);
 	expect(mismatches(out, RECORDS)).toEqual([]);
 	expect(out.filter((item) => item.status === 'synced')).toHaveLength(EXPECTED.synced);
@@ -122,7 +122,7 @@ it('TikTok Batch Sync node: 10,000 hostile records, metrics and per-user statuse
 	expect(users).toHaveLength(10_000);
 	// The items pass through untouched, with their status and reason added.
 	expect(users.every((user, i) => user.row === i)).toBe(true);
-	expect(mismatches(users.map((user) => user.tiktokSync as IDataObject), RECORDS)).toEqual([]);
+	expect(mismatches(syncResults(users), RECORDS)).toEqual([]);
 	expectAudience(audienceId, local.stats().usersReceived);
 });
 
@@ -144,5 +144,5 @@ it('the same records through n8n\'s own expression evaluation (not the plain $js
 		sample.map((record) => record.json),
 	);
 	expect(run.error).toBeUndefined();
-	expect(mismatches(run.output(), sample)).toEqual([]);
+	expect(mismatches(syncResults(run.output()), sample)).toEqual([]);
 });

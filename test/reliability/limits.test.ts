@@ -14,7 +14,7 @@ import { TikTokApiError } from '../../nodes/shared/transport/errors';
 import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { MAX_AUDIENCES_PER_ADVERTISER, type TikTokLocal } from '../tiktok-local/server';
 import { US, addParameters, audienceNode, batchNode, createAudience, expectInvariant, locator, syncParameters } from '../harness/fixtures';
-import { Driver, InflightTracker, runOne, type NodeRun, watchUnhandled } from './helpers';
+import { Driver, InflightTracker, runOne, type NodeRun, watchUnhandled, syncResults } from './helpers';
 import { FakeClock, SECOND, T0 } from '../harness/clock';
 import { useLocalTikTok } from '../harness/localTikTok';
 
@@ -68,7 +68,7 @@ describe('100,000 items in one execution', () => {
 		const run = await runOne(local, audienceNode(addParameters(audienceId)), records);
 		const elapsed = Date.now() - started;
 		expect(run.error).toBeUndefined();
-		const out = run.output();
+		const out = syncResults(run.output());
 		expect(out).toHaveLength(COUNT);
 		expect(out.every((item) => item.status === 'synced' && item.audienceId === audienceId)).toBe(true);
 		expectAllMembers(audienceId);
@@ -220,7 +220,7 @@ describe('audience names over 70 characters', () => {
 
 		const byName = { audienceSelection: 'byName', audienceName: name };
 		const added = await runOne(local, audienceNode(addParameters('', byName)), [{ email: 'long@example.com' }]);
-		expect(added.output()[0]).toMatchObject({ status: 'synced', audienceId: first.audienceId });
+		expect(syncResults(added.output())[0]).toMatchObject({ status: 'synced', audienceId: first.audienceId });
 		const batched = await runOne(local, batchNode(syncParameters('', {}, byName)), [{ email: 'longer@example.com' }]);
 		expect(batched.output(0)[0]).toMatchObject({ synced: 1, audienceId: first.audienceId });
 		const stored = local.stats().audiences;

@@ -13,7 +13,7 @@ import { TikTokClient } from '../../nodes/shared/transport/client';
 import type { CredentialFixtures } from '../harness/n8n';
 import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';
 import { accessTokenCredentials, addParameters, audienceNode, batchNode, createAudience, locator, syncParameters } from '../harness/fixtures';
-import { captureLogs, errorJson, leaksIn, runErrors, runOne, type NodeRun } from './helpers';
+import { captureLogs, errorJson, leaksIn, runErrors, runOne, type NodeRun, syncResults } from './helpers';
 import { useLocalTikTok } from '../harness/localTikTok';
 
 // ---- the personal data -------------------------------------------------------------------------------------------
@@ -89,7 +89,7 @@ function leaks(surfaces: Surface[], needles: string[]): Array<[string, string[]]
 	return surfaces.map((surface): [string, string[]] => [surface.name, leaksIn(surface.text, needles)]).filter(([, found]) => found.length > 0);
 }
 
-/** What a run leaves that must be free of personal data (the users output is the input passed on: only its status). */
+/** What a run leaves that must be free of personal data (output items are the input passed on: only their tiktokSync). */
 function surfacesOf(label: string, run: NodeRun, kind: 'batch' | 'audience'): Surface[] {
 	const surfaces: Surface[] = [
 		{ name: `${label}: workflow static data`, text: JSON.stringify(run.staticData) },
@@ -98,9 +98,9 @@ function surfacesOf(label: string, run: NodeRun, kind: 'batch' | 'audience'): Su
 	if (run.error) return surfaces;
 	if (kind === 'batch') {
 		surfaces.push({ name: `${label}: metrics item`, text: JSON.stringify(run.output(0)) });
-		surfaces.push({ name: `${label}: users' tiktokSync`, text: JSON.stringify(run.output(1).map((user) => user.tiktokSync)) });
+		surfaces.push({ name: `${label}: users' tiktokSync`, text: JSON.stringify(syncResults(run.output(1))) });
 	} else {
-		surfaces.push({ name: `${label}: node output`, text: JSON.stringify(run.output(0)) });
+		surfaces.push({ name: `${label}: items' tiktokSync`, text: JSON.stringify(syncResults(run.output(0))) });
 	}
 	return surfaces;
 }
@@ -166,7 +166,7 @@ it('known emails, phones and device IDs appear nowhere: static data, outputs, er
 		// TikTok Audience: synced, not synced, ignored fields.
 		const audienceParameters = (audienceId: string) => addParameters(audienceId, { matchFields: ALL_FIELDS, options: { defaultCountryCode: '1' } });
 		const added = await runOne(local, audienceNode(audienceParameters(good)), records);
-		expect(added.output().filter((item) => item.status === 'not_synced').length).toBeGreaterThanOrEqual(4);
+		expect(syncResults(added.output()).filter((item) => item.status === 'not_synced').length).toBeGreaterThanOrEqual(4);
 		surfaces.push(...surfacesOf('audience add', added, 'audience'));
 
 		const dryRun = await runOne(local, audienceNode({ ...audienceParameters(good), options: { defaultCountryCode: '1', dryRun: true } }), records);
@@ -174,7 +174,7 @@ it('known emails, phones and device IDs appear nowhere: static data, outputs, er
 
 		// TikTok Audience: deleted audience with Continue On Fail (error fields on items), and a revoked token (run error).
 		const failed = await runOne(local, audienceNode(audienceParameters(doomed), { onError: 'continueRegularOutput' }), records);
-		expect(failed.output().filter((item) => item.status === 'error').length).toBe(SENDABLE);
+		expect(syncResults(failed.output()).filter((item) => item.status === 'error').length).toBe(SENDABLE);
 		surfaces.push(...surfacesOf('audience deleted', failed, 'audience'));
 		local.revokeToken(DEMO.accessToken);
 		const revoked = await runOne(local, audienceNode(audienceParameters(good)), records);

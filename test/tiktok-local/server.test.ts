@@ -154,6 +154,26 @@ describe('local TikTok Marketing API', () => {
 			expect(html).not.toContain('interactive=1');
 		});
 
+		it('shows a browser (Accept: text/html) the consent page with the ad accounts; its Authorize link redirects', async () => {
+			const redirectUri = 'http://127.0.0.1:5678/rest/oauth2-credential/callback';
+			const url = `${local.authUrl}?app_id=${DEMO.appId}&client_id=${DEMO.appId}&redirect_uri=${encodeURIComponent(redirectUri)}&state=s1&scope=`;
+			const browserAccept = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+			const page = await fetch(url, { headers: browserAccept, redirect: 'manual' });
+			expect(page.status).toBe(200);
+			const html = await page.text();
+			for (const advertiser of DEMO.advertisers) expect(html).toContain(advertiser.name);
+			const href = /<a id="authorize" href="([^"]+)"/.exec(html)?.[1].replace(/&#38;/g, '&');
+			expect(href).toContain('approve=1');
+			const approved = await fetch(new URL(href as string, local.url), { headers: browserAccept, redirect: 'manual' });
+			expect(approved.status).toBe(302);
+			const location = new URL(approved.headers.get('location') as string);
+			expect(location.origin + location.pathname).toBe(redirectUri);
+			expect(location.searchParams.get('state')).toBe('s1');
+			expect(location.searchParams.get('code')).toMatch(/^[0-9a-f]{32}$/);
+			// interactive=0 approves a browser at once
+			expect((await fetch(`${url}&interactive=0`, { headers: browserAccept, redirect: 'manual' })).status).toBe(302);
+		});
+
 		it('exchanges a form-encoded code on oauth/token/ for a flat answer, once', async () => {
 			const code = (await authorize()).searchParams.get('code') as string;
 			const form = { client_id: DEMO.appId, client_secret: DEMO.secret, code, grant_type: 'authorization_code', redirect_uri: 'http://x/cb' };

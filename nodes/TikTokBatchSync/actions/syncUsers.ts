@@ -114,7 +114,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	}
 	if (this.getMode() === 'manual' && result.tallies.pending > 0) {
 		this.addExecutionHints({
-			message: `${result.tallies.pending} users are pending. Manual runs are not saved, so they are retried in memory only until n8n restarts.`,
+			message: `${result.tallies.pending} ${result.tallies.pending === 1 ? 'user is' : 'users are'} still pending. They are retried in memory only: manual runs are not saved, so an n8n restart loses them. In production (an activated or published workflow) pending users are kept in the workflow and survive a restart.`,
 			location: 'outputPane',
 		});
 	}

@@ -470,7 +470,7 @@ export class N8nClient {
 	}
 
 	/**
-	 * The whole "Connect my account" dance without a browser: get the auth URL, follow the provider's redirects
+	 * The whole "Connect" dance without a browser: get the auth URL, follow the provider's redirects
 	 * (no cookies on the provider side; it must redirect straight back, e.g. an auto-approving local provider)
 	 * until they reach n8n's /rest/oauth2-credential/callback, then open that with the owner's session cookie.
 	 */

@@ -1,6 +1,8 @@
 /**
  * Start and stop a real n8n (provisioned by scripts/provision-n8n.sh) on 127.0.0.1, one process group per instance.
- * See /work/shared/docs/n8n-runtime.md for why each environment variable is set.
+ * The environment (n8nEnvironment): every listener on 127.0.0.1; telemetry, templates and version checks off (no
+ * internet); the legacy expression engine (isolated-vm is not built, provisioning uses --ignore-scripts; 1.x cannot
+ * start without it); NODE_ENV=production, as users run n8n.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';

@@ -197,5 +197,5 @@ export async function executeMembership(
 			location: 'outputPane',
 		});
 	}
-	return results.map((json, itemIndex) => ({ json, pairedItem: { item: itemIndex } }));
+	return results.map((result, itemIndex) => ({ json: { ...items[itemIndex].json, tiktokSync: result }, pairedItem: { item: itemIndex } }));
 }
