@@ -22,23 +22,24 @@ export class TikTokBusinessOAuth2Api implements ICredentialType {
 
 	properties: INodeProperties[] = [
 		...environmentProperties,
-		// n8n's OAuth2 fields, relabelled with TikTok's names (same field names, so n8n's flow still reads them).
+		// n8n's OAuth2 fields. The editor shows oAuth2Api's own labels for them ("Client ID", "Client Secret": the
+		// parent's properties win when n8n merges them), so these say the same and the README maps them to TikTok's.
 		{
-			displayName: 'App ID',
+			displayName: 'Client ID',
 			name: 'clientId',
 			type: 'string',
 			default: '',
 			required: true,
-			description: 'Your TikTok app’s ID (TikTok API for Business → My Apps)',
+			description: 'Your TikTok app’s App ID (TikTok API for Business → My Apps)',
 		},
 		{
-			displayName: 'Secret',
+			displayName: 'Client Secret',
 			name: 'clientSecret',
 			type: 'string',
 			typeOptions: { password: true },
 			default: '',
 			required: true,
-			description: 'Your TikTok app’s secret',
+			description: 'Your TikTok app’s Secret (TikTok API for Business → My Apps)',
 		},
 		{
 			displayName: 'Grant Type',
