@@ -14,6 +14,7 @@ import { TikTokClient, type ClientOptions, type TikTokConnection } from './trans
 import { isTikTokApiError, type TikTokApiError } from './transport/errors';
 import { ENVIRONMENT_BASE_URLS, type TikTokEnvironment } from './transport/types';
 
+// eslint-disable-next-line @n8n/community-nodes/no-hardcoded-secrets -- a credential type name, not a secret
 export const OAUTH2_CREDENTIAL = 'tikTokBusinessOAuth2Api';
 export const ACCESS_TOKEN_CREDENTIAL = 'tikTokBusinessApi';
 
