@@ -213,6 +213,13 @@ describe('already-hashed values', () => {
 		expect(hashIdentifier('idfa', IDFA_MD5.toUpperCase(), { deviceIdHash: 'md5' })).toEqual({ hash: IDFA_MD5 });
 	});
 
+	it('are trimmed as String.prototype.trim does: Unicode spaces go, other control characters stay', () => {
+		const hash = VECTORS['janedoe@example.com'];
+		expect(hashIdentifier('email', `\u00a0\t${hash}\u2003\n`)).toEqual({ hash });
+		expect(hashIdentifier('email', `\u0001${hash}`)).toEqual({ reason: 'email is not a valid address' });
+		expect(hashIdentifier('phone', `${hash}\u0000`)).toEqual({ reason: 'phone is too long to be a phone number' });
+	});
+
 	it('are detected with anchored patterns only (no partial matches, no wrong lengths)', () => {
 		const hash = VECTORS['janedoe@example.com'];
 		// 65 hex characters, or a hash inside other text, is not a hash: it is an invalid email.
@@ -234,6 +241,15 @@ describe('hashUser', () => {
 		expect(hashUser(['email', 'phone'], ['bad', 'worse']).notSyncedReason).toBe(
 			'email is not a valid address; phone contains characters that are not digits',
 		);
+	});
+
+	it('lists no problems for a user whose fields are all usable, and every problem otherwise', () => {
+		expect(hashUser(['email'], ['jane@example.com']).problems).toEqual([]);
+		expect(hashUser(['email', 'phone', 'idfa'], ['bad', 'worse', 'garbage']).problems).toEqual([
+			'email is not a valid address',
+			'phone contains characters that are not digits',
+			'device ID is not a UUID',
+		]);
 	});
 
 	it('gives the same dedupe key to the same person written differently', () => {

@@ -9,6 +9,7 @@ import {
 import { baseUrlFromCredential } from '../../credentials/environment';
 import { TikTokClient, type ClientOptions, type TikTokConnection } from './transport/client';
 
+// eslint-disable-next-line @n8n/community-nodes/no-hardcoded-secrets -- a credential type name, not a secret
 export const OAUTH2_CREDENTIAL = 'tikTokBusinessOAuth2Api';
 export const ACCESS_TOKEN_CREDENTIAL = 'tikTokBusinessApi';
 

@@ -1,5 +1,5 @@
 import type { IdType } from '../transport/types';
-import { normaliseDeviceId, normaliseEmail, normalisePhone, type EmailNormalisation, type Normalised } from './normalise';
+import { emailValue, normaliseDeviceId, normalisePhone, valueOrRefused, type EmailNormalisation } from './normalise';
 
 /** The fields a user can be matched on, as the nodes present them. */
 export type MatchField = 'email' | 'phone' | 'idfa' | 'aaid';
@@ -20,7 +20,8 @@ interface MatchFieldSpec {
 	/** Device advertising IDs can be sent as SHA-256 or MD5 (Device ID Hash); email and phone always as SHA-256. */
 	isDevice: boolean;
 	idTypes: { sha256: IdType; md5?: IdType };
-	normalise: (raw: unknown, options: IdentifierOptions) => Normalised;
+	/** The text to hash, or undefined with the reason in `refused.reason` (no result object per user: hot path). */
+	normalise: (raw: unknown, options: IdentifierOptions) => string | undefined;
 }
 
 /**
@@ -34,7 +35,7 @@ export const MATCH_FIELD_SPECS: Readonly<Record<MatchField, MatchFieldSpec>> = {
 		hint: 'Plain or SHA-256-hashed email',
 		isDevice: false,
 		idTypes: { sha256: 'EMAIL_SHA256' },
-		normalise: (raw, options) => normaliseEmail(raw, options.emailNormalisation ?? 'tiktok'),
+		normalise: (raw, options) => emailValue(raw, options.emailNormalisation ?? 'tiktok'),
 	},
 	phone: {
 		label: 'Phone',
@@ -42,7 +43,7 @@ export const MATCH_FIELD_SPECS: Readonly<Record<MatchField, MatchFieldSpec>> = {
 		hint: 'Plain (any format) or SHA-256 of the E.164 number',
 		isDevice: false,
 		idTypes: { sha256: 'PHONE_SHA256' },
-		normalise: (raw, options) => normalisePhone(raw, options.defaultCountryCode ?? ''),
+		normalise: (raw, options) => valueOrRefused(normalisePhone(raw, options.defaultCountryCode ?? '')),
 	},
 	idfa: {
 		label: 'IDFA',
@@ -50,7 +51,7 @@ export const MATCH_FIELD_SPECS: Readonly<Record<MatchField, MatchFieldSpec>> = {
 		hint: 'Apple advertising ID (UUID), or its hash',
 		isDevice: true,
 		idTypes: { sha256: 'IDFA_SHA256', md5: 'IDFA_MD5' },
-		normalise: (raw) => normaliseDeviceId(raw),
+		normalise: (raw) => valueOrRefused(normaliseDeviceId(raw)),
 	},
 	aaid: {
 		label: 'GAID/AAID',
@@ -58,7 +59,7 @@ export const MATCH_FIELD_SPECS: Readonly<Record<MatchField, MatchFieldSpec>> = {
 		hint: 'Google/Android advertising ID (UUID), or its hash',
 		isDevice: true,
 		idTypes: { sha256: 'AAID_SHA256', md5: 'AAID_MD5' },
-		normalise: (raw) => normaliseDeviceId(raw),
+		normalise: (raw) => valueOrRefused(normaliseDeviceId(raw)),
 	},
 };
 

@@ -1,6 +1,6 @@
 import { digestHex } from '../digest';
 import { hashAlgorithmFor, MATCH_FIELD_SPECS, type IdentifierOptions, type MatchField } from './fields';
-import { isEmpty, isHexOfLength } from './normalise';
+import { isAsciiSpace, isEmpty, isHexCode, isHexOfLength, refused } from './normalise';
 
 export type HashedIdentifier = { hash: string; reason?: undefined } | { hash?: undefined; reason: string };
 
@@ -10,21 +10,50 @@ export type HashedIdentifier = { hash: string; reason?: undefined } | { hash?: u
  * a device ID written without dashes is recognised as a device ID, not as an MD5.
  */
 export function hashIdentifier(field: MatchField, raw: unknown, options: IdentifierOptions = {}): HashedIdentifier {
+	const hash = hashValue(field, raw, options);
+	return hash !== undefined ? { hash } : { reason: refused.reason };
+}
+
+/** hashIdentifier without the result object: the hash, or undefined with the reason in `refused.reason`. */
+function hashValue(field: MatchField, raw: unknown, options: IdentifierOptions): string | undefined {
 	const spec = MATCH_FIELD_SPECS[field];
+	const device = spec.isDevice;
 	const algorithm = hashAlgorithmFor(field, options.deviceIdHash);
-	const hashLength = algorithm === 'md5' ? 32 : 64;
-	// Trimming only shortens: a value shorter than a hash cannot be one (and is not trimmed for nothing).
-	if (typeof raw === 'string' && raw.length >= 32 && !isEmpty(raw)) {
-		const trimmed = raw.trim();
-		// IDFAs and GAIDs are version-4 UUIDs. Written without dashes they are 32 hex characters, like an MD5: such a
-		// value is a raw device ID to hash, never a hash to pass through (about 1 MD5 in 64 looks like one and is
-		// hashed again: a lost match, never a raw ID sent or stored).
-		if (spec.isDevice && isDashlessUuidV4(trimmed)) raw = dashUuid(trimmed);
-		else if (isHexOfLength(trimmed, hashLength)) return { hash: trimmed.toLowerCase() };
+	// Trimming only shortens: a value shorter than a hash cannot be one (and is not looked at for nothing).
+	if (typeof raw === 'string' && raw.length >= 32) {
+		const hashLength = algorithm === 'md5' ? 32 : 64;
+		const trimmed = trimmedHexCandidate(raw, device ? 32 : hashLength);
+		if (trimmed !== undefined) {
+			// IDFAs and GAIDs are version-4 UUIDs. Written without dashes they are 32 hex characters, like an MD5: such a
+			// value is a raw device ID to hash, never a hash to pass through (about 1 MD5 in 64 looks like one and is
+			// hashed again: a lost match, never a raw ID sent or stored).
+			if (device && isDashlessUuidV4(trimmed)) raw = dashUuid(trimmed);
+			else if (isHexOfLength(trimmed, hashLength)) return trimmed.toLowerCase();
+		}
 	}
-	const normalised = spec.normalise(raw, options);
-	if (normalised.reason !== undefined) return { reason: normalised.reason };
-	return { hash: digestHex(algorithm, normalised.value) };
+	const value = spec.normalise(raw, options);
+	return value === undefined ? undefined : digestHex(algorithm, value);
+}
+
+/**
+ * `raw` trimmed, when the trimmed text could be a hash or a dashless device ID: `length` characters (or 64 for a
+ * SHA-256 in a device slot) beginning and ending with hex. Emails, phones and dashed UUIDs fail on the length or
+ * the first character without being copied.
+ */
+function trimmedHexCandidate(raw: string, length: number): string | undefined {
+	let start = 0;
+	let end = raw.length;
+	while (start < end && isAsciiSpace(raw.charCodeAt(start))) start++;
+	while (end > start && isAsciiSpace(raw.charCodeAt(end - 1))) end--;
+	const first = raw.charCodeAt(start);
+	const last = raw.charCodeAt(end - 1);
+	if (first > 127 || last > 127) {
+		// Unicode spaces around the value: leave the exact answer to trim().
+		const trimmed = raw.trim();
+		return trimmed.length === length || trimmed.length === 64 ? trimmed : undefined;
+	}
+	if ((end - start !== length && end - start !== 64) || !isHexCode(first) || !isHexCode(last)) return undefined;
+	return start === 0 && end === raw.length ? raw : raw.slice(start, end);
 }
 
 function isDashlessUuidV4(value: string): boolean {
@@ -56,18 +85,19 @@ export function hashUser(
 	options: IdentifierOptions = {},
 ): UserIdentifiers {
 	// Filled, not sparse: a hole would serialise as null instead of the {} TikTok expects for a missing slot.
-	const ids: Array<string | undefined> = new Array(fields.length).fill(undefined);
-	const problems: string[] = [];
+	const ids: Array<string | undefined> = fields.length === 1 ? [undefined] : new Array(fields.length).fill(undefined);
+	let problems: string[] = NO_PROBLEMS;
 	let usable = 0;
 	for (let i = 0; i < fields.length; i++) {
 		const raw = values[i];
 		if (isEmpty(raw)) continue;
-		const result = hashIdentifier(fields[i], raw, options);
-		if (result.hash !== undefined) {
-			ids[i] = result.hash;
+		const hash = hashValue(fields[i], raw, options);
+		if (hash !== undefined) {
+			ids[i] = hash;
 			usable++;
 		} else {
-			problems.push(result.reason);
+			if (problems === NO_PROBLEMS) problems = [];
+			problems.push(refused.reason);
 		}
 	}
 	if (usable === 0) {
@@ -76,6 +106,9 @@ export function hashUser(
 	}
 	return { ids, problems };
 }
+
+/** The problems of every user without any: one shared, frozen empty list instead of a new one per user. */
+const NO_PROBLEMS: string[] = Object.freeze([]) as unknown as string[];
 
 /** A stable key for one user's hashed identifiers: two rows with the same hashes are the same user. */
 export function dedupeKey(ids: Array<string | undefined>): string {

@@ -26,7 +26,8 @@ export type EmailNormalisation = 'tiktok' | 'basic';
 const MAX_EMAIL_LENGTH = 254;
 const MAX_DEVICE_ID_LENGTH = 64;
 
-function isAsciiSpace(code: number): boolean {
+/** The ASCII characters String.prototype.trim() removes: space, tab, line feed, vertical tab, form feed, return. */
+export function isAsciiSpace(code: number): boolean {
 	return code === 32 || (code >= 9 && code <= 13);
 }
 
@@ -50,63 +51,92 @@ export function isEmpty(raw: unknown): boolean {
 	return true;
 }
 
-/** `text` without its dots; slices instead of split('.').join(''), which costs several times more per email. */
-function withoutDots(text: string): string {
-	let dot = text.indexOf('.');
-	if (dot === -1) return text;
-	let result = '';
-	let from = 0;
-	for (; dot !== -1; dot = text.indexOf('.', from)) {
-		result += text.slice(from, dot);
-		from = dot + 1;
-	}
-	return result + text.slice(from);
-}
+/**
+ * Why the last `emailValue` (or hash.ts's `hashValue`) call refused its value. The per-user path returns the
+ * normalised text alone and leaves the reason here, rather than allocating a `{ value }` or `{ reason }` object for
+ * every user; read it right after the call that returned undefined.
+ */
+export const refused = { reason: '' };
 
 export function normaliseEmail(raw: unknown, mode: EmailNormalisation = 'tiktok'): Normalised {
-	if (isEmpty(raw)) return { reason: 'email is empty' };
-	if (typeof raw !== 'string') return { reason: `email is not text (got ${describeType(raw)})` };
+	const value = emailValue(raw, mode);
+	return value !== undefined ? { value } : { reason: refused.reason };
+}
+
+/** A normaliser's result as the hot path takes it: the value, or undefined with the reason in `refused`. */
+export function valueOrRefused(normalised: Normalised): string | undefined {
+	if (normalised.reason !== undefined) refused.reason = normalised.reason;
+	return normalised.value;
+}
+
+function refuse(reason: string): undefined {
+	refused.reason = reason;
+	return undefined;
+}
+
+/** normaliseEmail without the result object: the text to hash, or undefined with the reason in `refused`. */
+export function emailValue(raw: unknown, mode: EmailNormalisation = 'tiktok'): string | undefined {
+	if (isEmpty(raw)) return refuse('email is empty');
+	if (typeof raw !== 'string') return refuse(`email is not text (got ${describeType(raw)})`);
+	// trim() and toLowerCase() hand back the same string when they change nothing: no copy for tidy addresses.
 	const email = raw.trim().toLowerCase();
-	if (email.length > MAX_EMAIL_LENGTH) return { reason: 'email is longer than 254 characters' };
+	if (email.length > MAX_EMAIL_LENGTH) return refuse('email is longer than 254 characters');
 	const at = email.indexOf('@');
-	if (at <= 0 || at !== email.lastIndexOf('@') || at === email.length - 1) {
-		return { reason: 'email is not a valid address' };
-	}
-	let local = email.slice(0, at);
-	const domain = email.slice(at + 1);
-	if (!isPlausibleDomain(domain) || !isPlausibleLocalPart(local)) return { reason: 'email is not a valid address' };
-	if (mode === 'tiktok') {
-		const plus = local.indexOf('+');
-		if (plus >= 0) local = local.slice(0, plus);
-		local = withoutDots(local);
-		if (local.length === 0) return { reason: 'email is not a valid address' };
-	}
-	// An unchanged local part gives back `email` itself: the same text, already flat for the hash.
-	return { value: local.length === at ? email : `${local}@${domain}` };
-}
-
-function isPlausibleLocalPart(local: string): boolean {
-	for (let i = 0; i < local.length; i++) {
-		const code = local.charCodeAt(i);
-		// No spaces, control characters, quotes or brackets: what is left is what mail providers hand out.
-		if (code <= 32 || code === 127 || code === 34 || code === 40 || code === 41 || code === 44 || code === 58 || code === 59 || code === 60 || code === 62 || code === 91 || code === 92 || code === 93) {
-			return false;
+	if (at <= 0 || at !== email.lastIndexOf('@') || at === email.length - 1) return refuse('email is not a valid address');
+	if (!isPlausibleDomain(email, at + 1)) return refuse('email is not a valid address');
+	// One pass over the local part checks its characters and finds its first "+" and first ".".
+	let plus = -1;
+	let dot = -1;
+	for (let i = 0; i < at; i++) {
+		const code = email.charCodeAt(i);
+		if (code === 43) {
+			if (plus === -1) plus = i;
+		} else if (code === 46) {
+			if (dot === -1) dot = i;
+		} else if (!isLocalPartCode(code)) {
+			return refuse('email is not a valid address');
 		}
-		// Nor Unicode controls, spaces or invisible/bidi marks: such an address would be hashed and "synced" but
-		// could never match anyone.
-		if (code > 127 && isForbiddenUnicode(code)) return false;
 	}
-	return true;
+	if (mode !== 'tiktok') return email;
+	// TikTok's rules: the local part loses a +tag and every dot. The kept pieces are sliced straight out of `email`
+	// and joined once, with the domain, instead of building the local part and then the address.
+	const end = plus === -1 ? at : plus;
+	if (dot === -1 || dot > end) {
+		if (end === at) return email; // nothing to drop: the same text, already flat for the hash
+		return end === 0 ? refuse('email is not a valid address') : email.slice(0, end) + email.slice(at);
+	}
+	let result = '';
+	let from = 0;
+	for (; dot !== -1 && dot < end; dot = email.indexOf('.', from)) {
+		result += email.slice(from, dot);
+		from = dot + 1;
+	}
+	result += email.slice(from, end);
+	if (result.length === 0) return refuse('email is not a valid address');
+	return result + email.slice(at);
 }
 
-function isPlausibleDomain(domain: string): boolean {
-	const dot = domain.lastIndexOf('.');
-	if (dot <= 0 || dot === domain.length - 1 || domain.startsWith('-') || domain.includes('..')) return false;
-	for (let i = 0; i < domain.length; i++) {
-		const code = domain.charCodeAt(i);
+function isLocalPartCode(code: number): boolean {
+	// No spaces, control characters, quotes or brackets: what is left is what mail providers hand out.
+	if (code <= 32 || code === 127 || code === 34 || code === 40 || code === 41 || code === 44 || code === 58 || code === 59 || code === 60 || code === 62 || code === 91 || code === 92 || code === 93) {
+		return false;
+	}
+	// Nor Unicode controls, spaces or invisible/bidi marks: such an address would be hashed and "synced" but could
+	// never match anyone.
+	return code < 128 || !isForbiddenUnicode(code);
+}
+
+/** The domain is `email[start, email.length)`: a dot inside it (not first, not last), no "..", no leading "-". */
+function isPlausibleDomain(email: string, start: number): boolean {
+	const dot = email.lastIndexOf('.');
+	if (dot <= start || dot === email.length - 1 || email.charCodeAt(start) === 45) return false;
+	let previous = 0;
+	for (let i = start; i < email.length; i++) {
+		const code = email.charCodeAt(i);
 		const ok =
 			(code >= 97 && code <= 122) || (code >= 48 && code <= 57) || code === 45 || code === 46 || code > 127; // IDN labels
-		if (!ok || (code > 127 && isForbiddenUnicode(code))) return false;
+		if (!ok || (code > 127 && isForbiddenUnicode(code)) || (code === 46 && previous === 46)) return false;
+		previous = code;
 	}
 	return true;
 }
