@@ -7,6 +7,8 @@ module.exports = {
 	transform: {
 		'^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.test.json' }],
 	},
+	globalSetup: '<rootDir>/test/tmp-setup.js',
+	globalTeardown: '<rootDir>/test/tmp-teardown.js',
 	setupFiles: ['<rootDir>/test/setup-env.ts'],
 	testTimeout: 60000,
 	maxWorkers: 2,

@@ -4,7 +4,8 @@ import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const folder = join(tmpdir(), `n8n-tiktok-audience-sync-tests-${process.pid}`);
+// Inside the run's folder (test/tmp-teardown.js removes it at the end); a run started without it uses the system's.
+const folder = join(process.env.TIKTOK_TEST_TMP ?? tmpdir(), `n8n-tiktok-audience-sync-tests-${process.pid}`);
 mkdirSync(folder, { recursive: true });
 process.env.N8N_USER_FOLDER = folder;
 process.env.N8N_ENCRYPTION_KEY = 'tiktok-audience-sync-test-key';
