@@ -3,7 +3,7 @@
  * real parameter resolution, the node's hashing, the process-wide coordinator, the journal written into static
  * data at every execution end, and the items out. Several executions run at once, as webhooks would.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import Module from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -175,6 +175,7 @@ export async function runNode(urls: ServerUrls, args: NodeArgs): Promise<NodeRes
 	const users = args.executions * args.usersPerExecution;
 	const counters = getCoordinator().report('wf-bench:TikTok Batch Sync');
 	getCoordinator().reset();
+	rmSync(folder, { recursive: true, force: true });
 	durations.sort((a, b) => a - b);
 	return {
 		executions: args.executions,
