@@ -69,7 +69,7 @@ export async function runCpu(_urls: ServerUrls, args: CpuArgs): Promise<CpuResul
 				users[i - start] = { key: dedupeKey(ids), ids };
 			}
 			const t1 = cpuNow();
-			const chunk = new Chunk(destination, 0);
+			const chunk = new Chunk(destination, 0, { window: 0 });
 			for (const user of users) chunk.append(user.ids, 0);
 			chunk.seal();
 			const request = buildMappingRequest(chunk.toBatch());

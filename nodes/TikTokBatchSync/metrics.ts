@@ -13,7 +13,7 @@ export type CounterFields = Counters;
 /** What one Sync Users run did with its users, and the node's totals so far. */
 export interface SyncRunMetrics extends CounterFields {
 	operation: 'sync';
-	action: 'add' | 'remove';
+	action: 'add' | 'remove' | 'perItem';
 	advertiserId: string;
 	audienceId: string;
 	/** Input items of this run (entered + rejected). */
@@ -49,7 +49,7 @@ export function counterFields(counters: Counters): CounterFields {
 }
 
 export function syncRunMetrics(args: {
-	action: 'add' | 'remove';
+	action: 'add' | 'remove' | 'perItem';
 	advertiserId: string;
 	audienceId: string;
 	proceeded: number;
@@ -73,6 +73,8 @@ export function syncRunMetrics(args: {
 		errored: tallies.errored,
 		erroredReasons: args.erroredReasons,
 		rejected: tallies.rejected,
+		added: tallies.added,
+		removed: tallies.removed,
 		totals: counterFields(args.totals),
 	};
 }

@@ -6,6 +6,7 @@ import {
 	authenticationProperty,
 	credentialDescriptions,
 	identifierOptionProperties,
+	itemActionProperty,
 	matchFieldProperties,
 } from '../shared/descriptions';
 import { syncOptionProperties } from './options';
@@ -20,10 +21,12 @@ const syncProperties: INodeProperties[] = [
 		options: [
 			{ name: 'Add to Audience', value: 'add' },
 			{ name: 'Remove From Audience', value: 'remove' },
+			{ name: 'Add or Remove per Item', value: 'perItem' },
 		],
 		default: 'add',
 		displayOptions: { show: sync },
 	},
+	itemActionProperty({ show: { ...sync, action: ['perItem'] } }),
 	advertiserProperty({ show: sync }),
 	...audienceTargetProperties({ show: sync }),
 	...matchFieldProperties({ show: sync }),
@@ -56,7 +59,7 @@ export const batchSyncDescription: INodeTypeDescription = {
 	icon: { light: 'file:tiktok.svg', dark: 'file:tiktok.dark.svg' },
 	group: ['output'],
 	version: 1,
-	subtitle: '={{ $parameter["operation"] === "flush" ? "Flush & Report" : ($parameter["action"] === "remove" ? "Remove users" : "Add users") }}',
+	subtitle: '={{ $parameter["operation"] === "flush" ? "Flush & Report" : ({ remove: "Remove users", perItem: "Add or remove users" })[$parameter["action"]] ?? "Add users" }}',
 	description:
 		'Sync users into a TikTok audience in near real time: gathers users from every execution, sends up to 10,000 per request at TikTok’s pace, retries for hours, and reports Braze-style metrics',
 	defaults: { name: 'TikTok Batch Sync' },

@@ -237,3 +237,34 @@ export function matchValueReaders(
 	const readers = fields.map((field) => parameterReader(context, `${field}Value`, items));
 	return (itemIndex) => readers.map((read) => read(itemIndex));
 }
+
+/** Each item says whether its user is added or removed (consent: an opt-out leaves the audience). */
+export function itemActionProperty(displayOptions: IDisplayOptions): INodeProperties {
+	return {
+		displayName: 'Action per Item',
+		name: 'itemAction',
+		type: 'string',
+		default: "={{ $json.optedOut ? 'remove' : 'add' }}",
+		required: true,
+		description:
+			'"add" or "remove", per item. For one user the last item wins: an opt-in followed by an opt-out leaves the user out of the audience.',
+		hint: 'An expression giving "add" or "remove" for each item',
+		displayOptions,
+	};
+}
+
+export type ItemAction = 'add' | 'remove';
+
+/** Reads every item's Action per Item: "add" or "remove" (any case, trimmed), or the reason the item cannot be synced. */
+export function itemActionReader(
+	context: IExecuteFunctions,
+	items: INodeExecutionData[],
+): (itemIndex: number) => { action: ItemAction; reason?: undefined } | { action?: undefined; reason: string } {
+	const read = parameterReader(context, 'itemAction', items);
+	return (itemIndex) => {
+		const value = read(itemIndex);
+		const action = typeof value === 'string' ? value.trim().toLowerCase() : value;
+		if (action === 'add' || action === 'remove') return { action };
+		return { reason: 'Action per Item must be "add" or "remove"' };
+	};
+}

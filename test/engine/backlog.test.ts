@@ -25,7 +25,7 @@ describe('Batch Sync engine: backlog bound', () => {
 		expect(result.rejection).toBeInstanceOf(BacklogFullError);
 		expect(result.rejection?.rejectedUsers).toBe(10_000);
 		expect(result.rejection?.message).toMatch(/20000 users are already waiting.*TikTok error 50000.*send these users again/);
-		expect(result.tallies).toEqual({ entered: 20_000, notSynced: 0, synced: 0, pending: 20_000, errored: 0, rejected: 10_000 });
+		expect(result.tallies).toEqual({ entered: 20_000, notSynced: 0, synced: 0, pending: 20_000, errored: 0, rejected: 10_000, added: 0, removed: 0 });
 		expect(result.outcomes.slice(0, 20_000).every((outcome) => outcome.status === 'pending')).toBe(true);
 		expect(result.outcomes.slice(20_000).every((outcome) => outcome.status === 'rejected')).toBe(true);
 		expect(result.outcomes[29_999].reason).toBe(result.rejection?.message);

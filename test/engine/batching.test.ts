@@ -116,7 +116,7 @@ describe('Batch Sync engine: gathering and chunking', () => {
 	it('keeps separate queues per destination and counts not-synced users the node refused', async () => {
 		const other: Destination = { ...EMAIL_DESTINATION, audienceId: 'aud-2' };
 		const result = await submit(emailUsers(3), { notSyncedReasons: ['invalid email', 'invalid email'] });
-		expect(result.tallies).toEqual({ entered: 5, notSynced: 2, synced: 0, pending: 3, errored: 0, rejected: 0 });
+		expect(result.tallies).toEqual({ entered: 5, notSynced: 2, synced: 0, pending: 3, errored: 0, rejected: 0, added: 0, removed: 0 });
 		await submit(emailUsers(2, 50), { destination: other });
 		coordinator.recordNotSynced(SCOPE, ['no identifier']);
 		expect(expectWhole(coordinator, SCOPE)).toMatchObject({

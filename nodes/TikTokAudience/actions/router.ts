@@ -10,7 +10,7 @@ type Operation = (this: IExecuteFunctions, client: TikTokClient) => Promise<INod
 
 const operations: Record<string, Record<string, { execute: Operation }>> = {
 	audience: { create: audience.create, delete: audience.delete, get: audience.get, getMany: audience.getMany },
-	user: { add: user.add, remove: user.remove },
+	user: { add: user.add, addOrRemove: user.addOrRemove, remove: user.remove },
 };
 
 export async function router(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {

@@ -2,7 +2,7 @@ import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } f
 
 import { resolveAudience } from '../../shared/audiences';
 import { getConnection } from '../../shared/connection';
-import { matchValueReaders, readMatchSettings } from '../../shared/descriptions';
+import { itemActionReader, matchValueReaders, readMatchSettings, type ItemAction } from '../../shared/descriptions';
 import { toNodeError } from '../../shared/errors';
 import { idTypeFor } from '../../shared/identifiers/fields';
 import { dedupeKey, hashUser } from '../../shared/identifiers/hash';
@@ -25,7 +25,8 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const journal = new JournalSession(this, coordinator);
 	const scope = journal.scopeOf(node.name);
 	const { settings, requestsPerSecond, waitForDelivery } = readSyncOptions(this);
-	const action = this.getNodeParameter('action', 0, 'add') as 'add' | 'remove';
+	const action = this.getNodeParameter('action', 0, 'add') as 'add' | 'remove' | 'perItem';
+	const readItemAction = action === 'perItem' ? itemActionReader(this, items) : undefined;
 	const match = readMatchSettings(this);
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
 
@@ -56,15 +57,23 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const userIndexOfItem = new Int32Array(items.length).fill(-1);
 	const notSyncedReasonOfItem: Array<string | undefined> = new Array(items.length).fill(undefined);
 	const notSyncedReasons: string[] = [];
+	const actionOfItem: Array<ItemAction | undefined> = new Array(items.length).fill(action === 'perItem' ? undefined : action);
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
-		const user = hashUser(match.fields, readValues(itemIndex), match);
-		if (user.notSyncedReason !== undefined) {
-			notSyncedReasonOfItem[itemIndex] = user.notSyncedReason;
-			notSyncedReasons.push(user.notSyncedReason);
+		const itemAction = readItemAction?.(itemIndex);
+		const user = itemAction?.reason === undefined ? hashUser(match.fields, readValues(itemIndex), match) : undefined;
+		const notSyncedReason = itemAction?.reason ?? user?.notSyncedReason;
+		if (notSyncedReason !== undefined || !user) {
+			notSyncedReasonOfItem[itemIndex] = notSyncedReason;
+			notSyncedReasons.push(notSyncedReason as string);
 			continue;
 		}
 		userIndexOfItem[itemIndex] = users.length;
-		users.push({ key: dedupeKey(user.ids), ids: user.ids });
+		if (itemAction) {
+			actionOfItem[itemIndex] = itemAction.action;
+			users.push({ key: dedupeKey(user.ids), ids: user.ids, action: itemAction.action === 'remove' ? 'delete' : 'add' });
+		} else {
+			users.push({ key: dedupeKey(user.ids), ids: user.ids });
+		}
 	}
 
 	const result = await coordinator.submit({
@@ -72,6 +81,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		destination: {
 			advertiserId,
 			audienceId,
+			// Per item, each user carries its own action; this is the default for users without one.
 			action: action === 'remove' ? 'delete' : 'add',
 			idSchema: match.fields.map((field) => idTypeFor(field, match.deviceIdHash)),
 		},
@@ -101,7 +111,10 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		const status = outcome ? outcome.status : 'not_synced';
 		const reason = outcome ? outcome.reason : notSyncedReasonOfItem[itemIndex];
 		return {
-			json: { ...item.json, tiktokSync: { status, ...(reason ? { reason } : {}), audienceId, action } },
+			json: {
+				...item.json,
+				tiktokSync: { status, ...(reason ? { reason } : {}), audienceId, ...(actionOfItem[itemIndex] ? { action: actionOfItem[itemIndex] } : {}) },
+			},
 			pairedItem: { item: itemIndex },
 		};
 	});

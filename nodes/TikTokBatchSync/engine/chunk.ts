@@ -38,6 +38,10 @@ export class Chunk {
 	private currentOutcome: UserOutcome = PENDING;
 	private columns: IdColumn[] = [];
 	private filling: Array<Array<string | undefined>> | undefined;
+	/** Rows of `filling` whose user moved to the other action's request (dropped when sealed). */
+	private cancelled: Set<number> | undefined;
+	/** The gathering window it came from: an audience's requests with different actions go out in window order. */
+	readonly window: number;
 	private settleWaiters: Array<() => void> = [];
 
 	/** Creation order: flush waits only for chunks that existed when it was called. */
@@ -50,9 +54,10 @@ export class Chunk {
 	constructor(
 		readonly destination: Destination,
 		enteredAt: number,
-		/** Carried over from a journal: the backoff resumes where it was. */
-		history: { failures?: number; lastError?: string } = {},
+		/** Its window, and (from a journal) the failures so far: the backoff resumes where it was. */
+		history: { window: number; failures?: number; lastError?: string },
 	) {
+		this.window = history.window;
 		this.lastEnteredAt = enteredAt;
 		this.filling = destination.idSchema.map(() => []);
 		this.failureCount = history.failures ?? 0;
@@ -78,7 +83,8 @@ export class Chunk {
 		return this.retryDueAt;
 	}
 
-	append(ids: ReadonlyArray<string | undefined>, enteredAt: number): void {
+	/** Adds a user's row; returns its index among the rows appended so far (for cancelRow). */
+	append(ids: ReadonlyArray<string | undefined>, enteredAt: number): number {
 		const filling = this.filling;
 		if (!filling) throw new Error('Chunk is sealed');
 		for (let slot = 0; slot < filling.length; slot++) {
@@ -88,6 +94,15 @@ export class Chunk {
 		this.rows++;
 		this.users++;
 		this.lastEnteredAt = enteredAt;
+		return filling[0].length - 1;
+	}
+
+	/** The user of `row` (standing for `users` submissions) moved to another request: it is not sent with this one. */
+	cancelRow(row: number, users: number): void {
+		if (!this.filling) throw new Error('Chunk is sealed');
+		(this.cancelled ??= new Set()).add(row);
+		this.rows--;
+		this.users -= users;
 	}
 
 	/** A duplicate of a user already in this chunk: it shares that row and its outcome. */
@@ -104,10 +119,21 @@ export class Chunk {
 	/** No more users: the chunk is a request, queued to be sent. */
 	seal(): void {
 		if (this.filling) {
-			this.columns = this.filling.map((values): IdColumn => ({ kind: 'text', values }));
+			this.columns = this.liveFilling().map((values): IdColumn => ({ kind: 'text', values }));
 			this.filling = undefined;
+			this.cancelled = undefined;
 		}
 		this.currentState = 'queued';
+		// Nobody left (every user moved to the other action): nothing to send, and nobody may wait for it.
+		if (this.rows === 0) this.markSettled();
+	}
+
+	/** The filling columns without cancelled rows (the same arrays when none was cancelled). */
+	private liveFilling(): Array<Array<string | undefined>> {
+		const filling = this.filling ?? [];
+		const cancelled = this.cancelled;
+		if (!cancelled) return filling;
+		return filling.map((values) => values.filter((_, row) => !cancelled.has(row)));
 	}
 
 	startSending(): void {
@@ -163,7 +189,7 @@ export class Chunk {
 	 * time made a backlog cost O(pending users) of CPU per execution. A forming chunk is packed from a copy.
 	 */
 	packedColumns(): IdColumn[] {
-		if (this.filling) return this.filling.map((values) => packColumn(values.slice()));
+		if (this.filling) return this.liveFilling().map((values) => packColumn(values.slice()));
 		this.compact();
 		return this.columns;
 	}
@@ -172,13 +198,18 @@ export class Chunk {
 		this.columns = this.columns.map((column) => (column.kind === 'text' ? packColumn(column.values) : column));
 	}
 
+	/** Synced, errored or waiting for a retry (or sealed with nobody left to send). */
+	get isAttempted(): boolean {
+		const state = this.currentState;
+		return state === 'synced' || state === 'errored' || state === 'waitingRetry' || (state === 'queued' && this.rows === 0);
+	}
+
 	/**
 	 * Resolves when the chunk is synced, errored or waiting for a retry: at once if it is now, otherwise when its
 	 * current (or next) attempt ends. Never rejects.
 	 */
 	whenSettled(): Promise<void> {
-		const state = this.currentState;
-		if (state === 'synced' || state === 'errored' || state === 'waitingRetry') return Promise.resolve();
+		if (this.isAttempted) return Promise.resolve();
 		return new Promise((resolve) => this.settleWaiters.push(resolve));
 	}
 

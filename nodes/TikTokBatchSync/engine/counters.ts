@@ -9,6 +9,9 @@ export interface Counters {
 	notSynced: number;
 	pending: number;
 	errored: number;
+	/** Of the synced: added to their audience, and removed from it. */
+	added: number;
+	removed: number;
 	/** How many users were not synced, per reason. */
 	notSyncedReasons: Record<string, number>;
 	/** How many users errored, per reason. */
@@ -25,6 +28,8 @@ export class CounterBook {
 	notSynced = 0;
 	pending = 0;
 	errored = 0;
+	added = 0;
+	removed = 0;
 	private readonly notSyncedReasons = new Map<string, number>();
 	private readonly erroredReasons = new Map<string, number>();
 
@@ -39,9 +44,11 @@ export class CounterBook {
 		for (const reason of reasons) tally(this.notSyncedReasons, reason, 1);
 	}
 
-	delivered(users: number): void {
+	delivered(users: number, action: 'add' | 'delete'): void {
 		this.pending -= users;
 		this.synced += users;
+		if (action === 'delete') this.removed += users;
+		else this.added += users;
 	}
 
 	errorPending(users: number, reason: string): void {
@@ -62,6 +69,9 @@ export class CounterBook {
 		this.notSynced += counters.notSynced;
 		this.pending += counters.pending;
 		this.errored += counters.errored;
+		// Journals written before per-user actions have no split: their synced users count as neither.
+		this.added += counters.added ?? 0;
+		this.removed += counters.removed ?? 0;
 		for (const [reason, count] of Object.entries(counters.notSyncedReasons)) tally(this.notSyncedReasons, reason, count);
 		for (const [reason, count] of Object.entries(counters.erroredReasons)) tally(this.erroredReasons, reason, count);
 	}
@@ -73,6 +83,8 @@ export class CounterBook {
 			notSynced: this.notSynced,
 			pending: this.pending,
 			errored: this.errored,
+			added: this.added,
+			removed: this.removed,
 			notSyncedReasons: Object.fromEntries(this.notSyncedReasons),
 			erroredReasons: Object.fromEntries(this.erroredReasons),
 		};

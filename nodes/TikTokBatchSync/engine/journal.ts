@@ -1,3 +1,4 @@
+import { takeWindowNumber } from './buffer';
 import { Chunk } from './chunk';
 import { unpackColumn, type IdColumn } from './columns';
 import type { Counters } from './counters';
@@ -36,6 +37,8 @@ export interface JournalGroup {
 	enteredAt: number;
 	/** Failed attempts so far: the backoff resumes from here. */
 	failures: number;
+	/** The window it was gathered in (relative order only): an audience's adds and removes are sent in this order. */
+	window?: number;
 	/** Submitted users the group stands for (rows plus merged duplicates). */
 	users: number;
 	/** Distinct users (request rows). */
@@ -80,24 +83,31 @@ export function encodeJournal(args: { writer: string; savedAt: number; counters:
  * before anything is counted.
  */
 export function decodeJournalChunks(journal: Journal, usersPerRequest: number): { chunks: Chunk[]; users: number } {
+	// In window order (a journal without windows keeps its saved order); each saved window gets a new number.
+	const groups = journal.queues.flatMap((queue) => queue.groups.map((group) => ({ queue, group })));
+	groups.sort((a, b) => (a.group.window ?? 0) - (b.group.window ?? 0));
+	const windows = new Map<number | undefined, number>();
 	const chunks: Chunk[] = [];
 	let users = 0;
-	for (const queue of journal.queues) {
-		for (const group of queue.groups) {
-			const columns = decodeGroupIds(group, queue.destination.idSchema.length);
-			const groupChunks: Chunk[] = [];
-			for (let start = 0; start < group.rows; start += usersPerRequest) {
-				const chunk = new Chunk(queue.destination, group.enteredAt, { failures: group.failures, lastError: group.lastError });
-				const end = Math.min(group.rows, start + usersPerRequest);
-				for (let row = start; row < end; row++) chunk.append(columns.map((column) => column[row]), group.enteredAt);
-				chunk.seal();
-				groupChunks.push(chunk);
-			}
-			// Merged duplicates stay with the group's first chunk so the counters stay whole.
-			if (groupChunks.length > 0) groupChunks[0].addMergedUsers(group.users - group.rows);
-			for (const chunk of groupChunks) users += chunk.users;
-			chunks.push(...groupChunks);
+	for (const { queue, group } of groups) {
+		const columns = decodeGroupIds(group, queue.destination.idSchema.length);
+		let window = windows.get(group.window);
+		if (window === undefined || group.window === undefined) {
+			window = takeWindowNumber();
+			windows.set(group.window, window);
 		}
+		const groupChunks: Chunk[] = [];
+		for (let start = 0; start < group.rows; start += usersPerRequest) {
+			const chunk = new Chunk(queue.destination, group.enteredAt, { window, failures: group.failures, lastError: group.lastError });
+			const end = Math.min(group.rows, start + usersPerRequest);
+			for (let row = start; row < end; row++) chunk.append(columns.map((column) => column[row]), group.enteredAt);
+			chunk.seal();
+			groupChunks.push(chunk);
+		}
+		// Merged duplicates stay with the group's first chunk so the counters stay whole.
+		if (groupChunks.length > 0) groupChunks[0].addMergedUsers(group.users - group.rows);
+		for (const chunk of groupChunks) users += chunk.users;
+		chunks.push(...groupChunks);
 	}
 	return { chunks, users };
 }
@@ -107,6 +117,7 @@ function encodeChunk(chunk: Chunk): JournalGroup {
 	return {
 		enteredAt: chunk.lastEnteredAt,
 		failures: chunk.failures,
+		window: chunk.window,
 		users: chunk.users,
 		rows: chunk.rows,
 		...(chunk.lastError !== undefined ? { lastError: chunk.lastError } : {}),
@@ -184,6 +195,7 @@ function checkGroup(group: unknown, slots: number): void {
 		!isObject(g) ||
 		typeof g.enteredAt !== 'number' ||
 		!isCount(g.failures) ||
+		(g.window !== undefined && !isCount(g.window)) ||
 		!isCount(g.rows) ||
 		!isCount(g.users) ||
 		g.users < g.rows ||

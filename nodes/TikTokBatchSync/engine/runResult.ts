@@ -1,13 +1,12 @@
-import { PENDING, type Chunk } from './chunk';
+import type { WindowEntry } from './buffer';
+import { PENDING } from './chunk';
 import type { BacklogFullError } from './errors';
 import type { RunTallies, SubmitResult, UserOutcome } from './types';
 
-/** Each user's outcome (shared per chunk) and the run's tallies. */
+/** Each user's outcome (shared per chunk) and the run's tallies; `entries[i]` is undefined for a user not accepted. */
 export function runResult(
-	userCount: number,
+	entries: ReadonlyArray<WindowEntry | undefined>,
 	notSynced: number,
-	chunks: Chunk[],
-	chunkIndexOfUser: Int32Array,
 	waitedForDelivery: boolean,
 	rejection: BacklogFullError | undefined,
 ): SubmitResult {
@@ -15,14 +14,16 @@ export function runResult(
 		status: 'rejected',
 		reason: rejection?.message ?? 'the sync engine was reset before these users were accepted',
 	});
-	const outcomes = new Array<UserOutcome>(userCount);
-	const tallies: RunTallies = { entered: notSynced, notSynced, synced: 0, pending: 0, errored: 0, rejected: 0 };
-	for (let index = 0; index < userCount; index++) {
-		const chunkIndex = chunkIndexOfUser[index];
-		const outcome = chunkIndex < 0 ? notAccepted : waitedForDelivery ? chunks[chunkIndex].outcome : PENDING;
+	const outcomes = new Array<UserOutcome>(entries.length);
+	const tallies: RunTallies = { entered: notSynced, notSynced, synced: 0, pending: 0, errored: 0, rejected: 0, added: 0, removed: 0 };
+	for (let index = 0; index < entries.length; index++) {
+		const chunk = entries[index]?.chunk;
+		const outcome = !chunk ? notAccepted : waitedForDelivery ? chunk.outcome : PENDING;
 		outcomes[index] = outcome;
 		tallies[outcome.status]++;
-		if (chunkIndex >= 0) tallies.entered++;
+		if (!chunk) continue;
+		tallies.entered++;
+		if (outcome.status === 'synced') tallies[chunk.destination.action === 'delete' ? 'removed' : 'added']++;
 	}
 	return { outcomes, tallies, ...(rejection ? { rejection } : {}) };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import type { WindowEntry } from './buffer';
 import { Chunk } from './chunk';
 import { realClock, type Clock } from './clock';
 import { emptyCounters, type Counters } from './counters';
@@ -64,9 +65,8 @@ export class SyncCoordinator {
 		const notSyncedReasons = request.notSyncedReasons ?? [];
 		if (notSyncedReasons.length > 0) scope.counters.recordNotSynced(notSyncedReasons);
 
-		// Per user only an index into this run's (few) chunks: outcomes are tracked per chunk.
-		const chunkIndexOfUser = new Int32Array(users.length).fill(-1);
-		const chunks: Chunk[] = [];
+		// Per user only where its window put it (one entry per distinct user): outcomes are tracked per chunk.
+		const entries = new Array<WindowEntry | undefined>(users.length);
 		let rejection: BacklogFullError | undefined;
 		let next = 0;
 		while (next < users.length && !scope.disposed) {
@@ -87,20 +87,31 @@ export class SyncCoordinator {
 			}
 			const end = Math.min(users.length, next + room);
 			const now = this.clock.now();
-			for (; next < end; next++) {
-				const chunk = scope.admit(destination, users[next], now);
-				if (chunks[chunks.length - 1] !== chunk) chunks.push(chunk);
-				chunkIndexOfUser[next] = chunks.length - 1;
-			}
+			for (; next < end; next++) entries[next] = scope.admit(destination, users[next], now);
 		}
+		if (request.waitForDelivery) await this.untilAttempted(scope, entries);
+		return runResult(entries, notSyncedReasons.length, request.waitForDelivery, rejection);
+	}
 
-		if (request.waitForDelivery) {
-			// A chunk queued while a rate-limit pause holds the scope is scheduled already: its users are pending, and
-			// the run must not wait out the pause (up to 15 min).
+	/**
+	 * Waits until the chunks carrying these users were attempted: synced, errored or scheduled for retry. A chunk
+	 * queued during a rate-limit pause, or behind an earlier chunk of its audience that waits for a retry, is
+	 * scheduled already: its users are pending, and the run does not wait out the pause or the retry (up to 15 min).
+	 * A user moved by a later action in its window is followed to its new chunk.
+	 */
+	private async untilAttempted(scope: MemoryScopeState, entries: ReadonlyArray<WindowEntry | undefined>): Promise<void> {
+		for (;;) {
+			const waits = new Set<Chunk>();
 			const held = this.clock.now() < scope.holdUntil;
-			await Promise.all(chunks.map((chunk) => (held && chunk.state === 'queued' ? undefined : chunk.whenSettled())));
+			for (const entry of entries) {
+				const chunk = entry?.chunk;
+				if (!chunk || waits.has(chunk) || chunk.isAttempted) continue;
+				if (chunk.state === 'queued' && (held || this.waitsForRetryOfAnother(scope, chunk))) continue;
+				waits.add(chunk);
+			}
+			if (waits.size === 0 || scope.disposed) return;
+			await Promise.all([...waits].map((chunk) => chunk.whenSettled()));
 		}
-		return runResult(users.length, notSyncedReasons.length, chunks, chunkIndexOfUser, request.waitForDelivery, rejection);
 	}
 
 	/** Counts users the node refused before the engine (when it does not pass them with a submit). */
@@ -127,7 +138,8 @@ export class SyncCoordinator {
 			if (scope.disposed) return;
 			// chunks held by a rate-limit pause count as rescheduled (see pump)
 			const held = this.clock.now() < scope.holdUntil;
-			const inProgress = [...(held ? [] : scope.ready), ...scope.inFlight].filter((chunk) => chunk.serial < existingBefore);
+			const queued = held ? [] : scope.ready.filter((chunk) => !this.waitsForRetryOfAnother(scope, chunk));
+			const inProgress = [...queued, ...scope.inFlight].filter((chunk) => chunk.serial < existingBefore);
 			if (inProgress.length === 0) return;
 			await Promise.all(inProgress.map((chunk) => chunk.whenSettled()));
 		}
@@ -228,7 +240,10 @@ export class SyncCoordinator {
 		return scope.inFlight.size > 0 || (scope.ready.length > 0 && this.clock.now() >= scope.holdUntil);
 	}
 
-	/** Starts sends while there is room in flight and nothing holds the scope. */
+	/**
+	 * Starts sends while there is room in flight and nothing holds the scope. A chunk goes only when no earlier chunk
+	 * of its audience with the other action is unsettled (an add then a remove of one user reach TikTok in that order).
+	 */
 	private pump(scope: MemoryScopeState): void {
 		if (scope.disposed) return;
 		const now = this.clock.now();
@@ -240,12 +255,22 @@ export class SyncCoordinator {
 				this.armHold(scope, now);
 				return;
 			}
-			const chunk = scope.takeReady() as Chunk;
+			const chunk = scope.takeReady((candidate) => scope.blockerOf(candidate) === undefined);
+			if (!chunk) {
+				// Every ready chunk waits for an earlier one; those behind a retry release their waiting runs now.
+				for (const blocked of scope.ready) if (this.waitsForRetryOfAnother(scope, blocked)) blocked.markSettled();
+				return;
+			}
 			if (this.gaveUpPastHorizon(scope, chunk, now)) continue;
 			// sendChunk catches everything it awaits; this catch only guards against a bug becoming an
 			// unhandled rejection, which would take the whole n8n process down.
 			this.sendChunk(scope, chunk).catch(() => undefined);
 		}
+	}
+
+	/** Whether `chunk` is held back by an earlier chunk of its audience that waits for a retry. */
+	private waitsForRetryOfAnother(scope: MemoryScopeState, chunk: Chunk): boolean {
+		return scope.blockerOf(chunk)?.state === 'waitingRetry';
 	}
 
 	private armHold(scope: MemoryScopeState, now: number): void {
@@ -278,7 +303,8 @@ export class SyncCoordinator {
 
 	private onDelivered(scope: MemoryScopeState, chunk: Chunk): void {
 		chunk.delivered();
-		scope.counters.delivered(chunk.users);
+		scope.settled(chunk);
+		scope.counters.delivered(chunk.users, chunk.destination.action);
 		// The token works (again): chunks parked after an authorization failure need not wait out their backoff.
 		for (const parked of [...scope.parked]) if (parked.lastErrorWasReauthorize) this.retryNow(scope, parked);
 		scope.notifyChange();
@@ -317,8 +343,7 @@ export class SyncCoordinator {
 			chunk.retryTimer = this.clock.setTimeout(() => this.onRetryDue(scope, chunk), chunk.dueAt - now);
 			return;
 		}
-		if (this.gaveUpPastHorizon(scope, chunk, now)) return;
-		this.retryNow(scope, chunk);
+		if (!this.gaveUpPastHorizon(scope, chunk, now)) this.retryNow(scope, chunk);
 		this.pump(scope);
 	}
 
@@ -340,6 +365,7 @@ export class SyncCoordinator {
 		this.cancelRetryTimer(chunk);
 		scope.unpark(chunk);
 		chunk.giveUp(reason);
+		scope.settled(chunk);
 		scope.counters.errorPending(chunk.users, reason);
 		scope.notifyChange();
 	}

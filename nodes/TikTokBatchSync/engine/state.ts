@@ -1,4 +1,4 @@
-import { UserBuffer } from './buffer';
+import { UserBuffer, type WindowEntry } from './buffer';
 import type { Chunk } from './chunk';
 import type { Clock } from './clock';
 import { CounterBook } from './counters';
@@ -13,13 +13,21 @@ export interface ScopeStore {
 	readonly name: string;
 	readonly counters: CounterBook;
 	settings: SyncSettings;
-	/** Puts one user into its destination's window; returns the chunk that will carry it. */
-	admit(destination: Destination, user: SyncUser, now: number): Chunk;
+	/** Puts one user into its audience's window (with its own action, or the destination's); says where it went. */
+	admit(destination: Destination, user: SyncUser, now: number): WindowEntry;
 	/** Ends every open window now: their chunks become ready. */
 	cutWindows(): void;
 	/** Queues a ready chunk; retries go to the front. */
 	enqueue(chunk: Chunk, front?: boolean): void;
-	takeReady(): Chunk | undefined;
+	/** Takes the first ready chunk that `canSend` allows (the others keep their places). */
+	takeReady(canSend: (chunk: Chunk) => boolean): Chunk | undefined;
+	/**
+	 * An unsettled chunk of the same audience from an earlier window with the other action: `chunk` must wait for it,
+	 * or a quick add-then-remove could reach TikTok as remove-then-add.
+	 */
+	blockerOf(chunk: Chunk): Chunk | undefined;
+	/** A chunk was synced or errored: it no longer holds back its audience's later chunks. */
+	settled(chunk: Chunk): void;
 	/** Chunks ready to send, in order (read-only). */
 	readonly ready: ReadonlyArray<Chunk>;
 	readonly inFlight: ReadonlySet<Chunk>;
@@ -48,6 +56,8 @@ export class MemoryScopeState implements ScopeStore {
 	private readonly readyQueue: Chunk[] = [];
 	private readonly sending = new Set<Chunk>();
 	private readonly waiting = new Set<Chunk>();
+	/** Per audience, its sealed chunks not yet synced or errored. */
+	private readonly unsettledByAudience = new Map<string, Set<Chunk>>();
 	private changeWaiters: Array<() => void> = [];
 
 	constructor(
@@ -58,10 +68,11 @@ export class MemoryScopeState implements ScopeStore {
 		private readonly onReady: () => void,
 	) {}
 
-	admit(destination: Destination, user: SyncUser, now: number): Chunk {
-		const chunk = this.bufferFor(destination).add(user.key, user.ids, now, this.settings.windowMs, this.settings.usersPerRequest);
+	admit(destination: Destination, user: SyncUser, now: number): WindowEntry {
+		const { windowMs, usersPerRequest } = this.settings;
+		const entry = this.bufferFor(destination).add(user.key, user.ids, user.action ?? destination.action, now, windowMs, usersPerRequest);
 		this.counters.admit(1);
-		return chunk;
+		return entry;
 	}
 
 	cutWindows(): void {
@@ -69,12 +80,39 @@ export class MemoryScopeState implements ScopeStore {
 	}
 
 	enqueue(chunk: Chunk, front = false): void {
+		this.track(chunk);
 		if (front) this.readyQueue.unshift(chunk);
 		else this.readyQueue.push(chunk);
 	}
 
-	takeReady(): Chunk | undefined {
-		return this.readyQueue.shift();
+	takeReady(canSend: (chunk: Chunk) => boolean): Chunk | undefined {
+		const index = this.readyQueue.findIndex(canSend);
+		return index === -1 ? undefined : this.readyQueue.splice(index, 1)[0];
+	}
+
+	blockerOf(chunk: Chunk): Chunk | undefined {
+		const { action } = chunk.destination;
+		for (const other of this.unsettledByAudience.get(audienceKey(chunk.destination)) ?? []) {
+			if (other.window < chunk.window && other.destination.action !== action) return other;
+		}
+		return undefined;
+	}
+
+	settled(chunk: Chunk): void {
+		const key = audienceKey(chunk.destination);
+		const chunks = this.unsettledByAudience.get(key);
+		chunks?.delete(chunk);
+		if (chunks?.size === 0) this.unsettledByAudience.delete(key);
+	}
+
+	private track(chunk: Chunk): void {
+		const key = audienceKey(chunk.destination);
+		let chunks = this.unsettledByAudience.get(key);
+		if (!chunks) {
+			chunks = new Set();
+			this.unsettledByAudience.set(key, chunks);
+		}
+		chunks.add(chunk);
 	}
 
 	get ready(): ReadonlyArray<Chunk> {
@@ -108,7 +146,7 @@ export class MemoryScopeState implements ScopeStore {
 
 	unsettledChunks(): Chunk[] {
 		const chunks: Chunk[] = [];
-		for (const buffer of this.buffers.values()) if (buffer.forming) chunks.push(buffer.forming);
+		for (const buffer of this.buffers.values()) chunks.push(...buffer.formingChunks);
 		chunks.push(...this.readyQueue, ...this.sending, ...this.waiting);
 		return chunks;
 	}
@@ -138,17 +176,22 @@ export class MemoryScopeState implements ScopeStore {
 	}
 
 	private bufferFor(destination: Destination): UserBuffer {
-		const key = destinationKey(destination);
+		const key = audienceKey(destination);
 		let buffer = this.buffers.get(key);
 		if (!buffer) {
 			buffer = new UserBuffer({ ...destination, idSchema: [...destination.idSchema] }, this.clock, (chunk) => {
-				this.readyQueue.push(chunk);
+				this.enqueue(chunk);
 				this.onReady();
 			});
 			this.buffers.set(key, buffer);
 		}
 		return buffer;
 	}
+}
+
+/** One audience of one advertiser, with the id types its rows carry (adds and removes share its window). */
+function audienceKey(destination: Destination): string {
+	return JSON.stringify([destination.advertiserId, destination.audienceId, destination.idSchema]);
 }
 
 export function destinationKey(destination: Destination): string {

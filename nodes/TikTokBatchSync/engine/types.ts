@@ -1,4 +1,5 @@
 import type { MappingBatch, MappingTarget } from '../../shared/transport/mapping';
+import type { MappingAction } from '../../shared/transport/types';
 import type { BacklogFullError } from './errors';
 import type { SyncSettings } from './settings';
 
@@ -15,6 +16,8 @@ export interface SyncUser {
 	key: string;
 	/** One hashed id per idSchema slot; undefined (or '') where the user lacks that id type. */
 	ids: ReadonlyArray<string | undefined>;
+	/** Add or remove this user; the destination's action when absent. Within a window the user's last action wins. */
+	action?: MappingAction;
 }
 
 /**
@@ -72,6 +75,9 @@ export interface RunTallies {
 	pending: number;
 	errored: number;
 	rejected: number;
+	/** Of the synced: added to the audience, and removed from it. */
+	added: number;
+	removed: number;
 }
 
 export interface SubmitResult {

@@ -1,9 +1,10 @@
 import type { INodeProperties } from 'n8n-workflow';
 
 import * as add from './add.operation';
+import * as addOrRemove from './addOrRemove.operation';
 import * as remove from './remove.operation';
 
-export { add, remove };
+export { add, addOrRemove, remove };
 
 export const description: INodeProperties[] = [
 	{
@@ -15,6 +16,12 @@ export const description: INodeProperties[] = [
 		options: [
 			{ name: 'Add to Audience', value: 'add', description: 'Add users to an audience', action: 'Add users to an audience' },
 			{
+				name: 'Add or Remove per Item',
+				value: 'addOrRemove',
+				description: 'Each item says "add" or "remove" (e.g. opt-ins and opt-outs in one flow)',
+				action: 'Add or remove users per item',
+			},
+			{
 				name: 'Remove From Audience',
 				value: 'remove',
 				description: 'Remove users from an audience',
@@ -24,5 +31,6 @@ export const description: INodeProperties[] = [
 		default: 'add',
 	},
 	...add.description,
+	...addOrRemove.description,
 	...remove.description,
 ];

@@ -17,9 +17,12 @@ import {
 	advertiserProperty,
 	audienceTargetProperties,
 	identifierOptionProperties,
+	itemActionProperty,
+	itemActionReader,
 	matchFieldProperties,
 	matchValueReaders,
 	readMatchSettings,
+	type ItemAction,
 } from '../../../shared/descriptions';
 import { parameterReader } from '../../../shared/fastParameters';
 import { idTypeFor } from '../../../shared/identifiers/fields';
@@ -31,9 +34,10 @@ import type { MappingAction } from '../../../shared/transport/types';
 
 const RETRY_DELAYS_MS = [1_000, 3_000];
 
-export function membershipDescription(operation: 'add' | 'remove'): INodeProperties[] {
+export function membershipDescription(operation: MembershipOperation): INodeProperties[] {
 	const show = { resource: ['user'], operation: [operation] };
 	return [
+		...(operation === 'addOrRemove' ? [itemActionProperty({ show })] : []),
 		advertiserProperty({ show }),
 		...audienceTargetProperties({ show }),
 		...matchFieldProperties({ show }),
@@ -66,10 +70,13 @@ export function membershipDescription(operation: 'add' | 'remove'): INodePropert
 }
 
 interface PendingUser {
-	key: string;
 	ids: Array<string | undefined>;
+	/** The user's last action in this run wins (an opt-in then an opt-out: removed). */
+	action: ItemAction;
 	itemIndexes: number[];
 }
+
+export type MembershipOperation = 'add' | 'remove' | 'addOrRemove';
 
 function sleep(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms));
@@ -94,10 +101,10 @@ async function withQuickRetries<T>(work: () => Promise<T>): Promise<T> {
 export async function executeMembership(
 	this: IExecuteFunctions,
 	client: TikTokClient,
-	operation: 'add' | 'remove',
+	operation: MembershipOperation,
 ): Promise<INodeExecutionData[]> {
 	const items = this.getInputData();
-	const action: MappingAction = operation === 'add' ? 'add' : 'delete';
+	const readItemAction = operation === 'addOrRemove' ? itemActionReader(this, items) : undefined;
 	const settings = readMatchSettings(this);
 	const { dryRun = false } = this.getNodeParameter('options', 0, {}) as { dryRun?: boolean };
 	if (settings.fields.length === 0) {
@@ -122,8 +129,13 @@ export async function executeMembership(
 			};
 			if (!choice.advertiserId) throw new NodeOperationError(this.getNode(), 'Choose an ad account', { itemIndex });
 			if (!choice.ref) throw new NodeOperationError(this.getNode(), 'Choose an audience or enter its name', { itemIndex });
+			const itemAction = readItemAction ? readItemAction(itemIndex) : { action: operation as ItemAction };
+			const base: IDataObject = { action: itemAction.action ?? operation, advertiserId: choice.advertiserId };
+			if (itemAction.reason !== undefined) {
+				results[itemIndex] = { ...base, status: 'not_synced', reason: itemAction.reason };
+				continue;
+			}
 			const user = hashUser(settings.fields, readValues(itemIndex), settings);
-			const base: IDataObject = { action: operation, advertiserId: choice.advertiserId };
 			if (user.notSyncedReason !== undefined) {
 				results[itemIndex] = { ...base, status: 'not_synced', reason: user.notSyncedReason };
 				continue;
@@ -136,8 +148,12 @@ export async function executeMembership(
 			}
 			const key = dedupeKey(user.ids);
 			const existing = group.users.get(key);
-			if (existing) existing.itemIndexes.push(itemIndex);
-			else group.users.set(key, { key, ids: user.ids, itemIndexes: [itemIndex] });
+			if (existing) {
+				existing.itemIndexes.push(itemIndex);
+				existing.action = itemAction.action;
+			} else {
+				group.users.set(key, { ids: user.ids, action: itemAction.action, itemIndexes: [itemIndex] });
+			}
 			results[itemIndex] = {
 				...base,
 				status: 'pending',
@@ -170,21 +186,27 @@ export async function executeMembership(
 			markAll({ status: 'error', error: nodeError.message });
 			continue;
 		}
-		const target = { advertiserId: choice.advertiserId, audienceId, action, idSchema };
-		let start = 0;
-		for (const batch of batchesOf(target, userList)) {
-			const sent = userList.slice(start, start + batch.rows);
-			start += batch.rows;
-			try {
-				await withQuickRetries(() => client.segmentMapping(buildMappingRequest(batch)));
-				for (const user of sent) for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { status: 'synced', audienceId });
-			} catch (error) {
-				forgetAudienceAfterFailure(client.baseUrl, choice.advertiserId, audienceId, error);
-				const nodeError = toNodeError(this.getNode(), error, sent[0].itemIndexes[0]);
-				if (!this.continueOnFail()) throw nodeError;
-				const reason = isTikTokApiError(error) ? describeTikTokFailure(error) : nodeError.message;
-				for (const user of sent) {
-					for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { status: 'error', audienceId, error: nodeError.message, reason });
+		// One request list per action; a user is in one of them only (its last action), so their order does not matter.
+		for (const itemAction of ['remove', 'add'] as const) {
+			const actionUsers = userList.filter((user) => user.action === itemAction);
+			const action: MappingAction = itemAction === 'remove' ? 'delete' : 'add';
+			const target = { advertiserId: choice.advertiserId, audienceId, action, idSchema };
+			let start = 0;
+			for (const batch of batchesOf(target, actionUsers)) {
+				const sent = actionUsers.slice(start, start + batch.rows);
+				start += batch.rows;
+				const mark = (fields: IDataObject) => {
+					for (const user of sent) for (const itemIndex of user.itemIndexes) Object.assign(results[itemIndex], { ...fields, audienceId, action: itemAction });
+				};
+				try {
+					await withQuickRetries(() => client.segmentMapping(buildMappingRequest(batch)));
+					mark({ status: 'synced' });
+				} catch (error) {
+					forgetAudienceAfterFailure(client.baseUrl, choice.advertiserId, audienceId, error);
+					const nodeError = toNodeError(this.getNode(), error, sent[0].itemIndexes[0]);
+					if (!this.continueOnFail()) throw nodeError;
+					const reason = isTikTokApiError(error) ? describeTikTokFailure(error) : nodeError.message;
+					mark({ status: 'error', error: nodeError.message, reason });
 				}
 			}
 		}
