@@ -272,6 +272,49 @@ it('a manual run neither restores nor overwrites the production journal of the n
 	expect(local.members(audienceId)).toHaveLength(2);
 });
 
+it('add or remove per item: an opt-in and an opt-out of one user in one window, from two executions, leave the user out', async () => {
+	const audienceId = await createAudience('consent');
+	const perItem = { ...syncParameters(audienceId), action: 'perItem' };
+	const [first, second] = await Promise.all([
+		execute(perItem, [
+			{ email: 'flipper@example.com', optedOut: false },
+			{ email: 'stays@example.com', optedOut: false },
+		]),
+		execute(perItem, [
+			{ email: 'flipper@example.com', optedOut: true },
+			{ email: 'unsure@example.com', optedOut: 'maybe' },
+		]),
+	]);
+	expect(local.members(audienceId)).toEqual([`EMAIL_SHA256:${sha('stays@example.com')}`]);
+	// One window: one add request and one removal, the flipper only in the removal.
+	expect(local.stats().byPath['segment/mapping/']).toBe(2);
+	// The flipper's opt-in reports what was done: removed, by the later opt-out.
+	expect(first.users.map((user) => user.tiktokSync)).toEqual([
+		{ status: 'synced', audienceId, action: 'remove' },
+		{ status: 'synced', audienceId, action: 'add' },
+	]);
+	expect(first.metrics).toMatchObject({ action: 'perItem', entered: 2, synced: 2, added: 1, removed: 1 });
+	expect(second.metrics).toMatchObject({ entered: 2, synced: 2, added: 0, removed: 2 });
+	// The flipper's two submissions both count as removed; "maybe" is truthy, so that user is removed too.
+	const totals = getCoordinator().report('wf-batch:' + NAME);
+	expect(totals).toMatchObject({ entered: 4, synced: 4, added: 1, removed: 3 });
+	expectInvariant(totals as unknown as IDataObject);
+});
+
+it('add or remove per item: an item whose action is neither "add" nor "remove" is not synced, with a reason', async () => {
+	const audienceId = await createAudience('bad action');
+	const { metrics, users } = await execute({ ...syncParameters(audienceId, { windowSeconds: 0 }), action: 'perItem', itemAction: '={{ $json.choice }}' }, [
+		{ email: 'yes@example.com', choice: ' ADD ' },
+		{ email: 'no@example.com', choice: 'unsubscribe' },
+	]);
+	expect(users.map((user) => user.tiktokSync)).toEqual([
+		{ status: 'synced', audienceId, action: 'add' },
+		{ status: 'not_synced', reason: 'Action per Item must be "add" or "remove"', audienceId },
+	]);
+	expect(metrics).toMatchObject({ entered: 2, synced: 1, notSynced: 1, added: 1, notSyncedReasons: { 'Action per Item must be "add" or "remove"': 1 } });
+	expect(local.members(audienceId)).toEqual([`EMAIL_SHA256:${sha('yes@example.com')}`]);
+});
+
 it('a manual Flush & Report reports its own (manual) totals and, read-only, the active workflow’s', async () => {
 	const audienceId = await createAudience('manual-report');
 	const flushManually = (staticData: IDataObject) =>

@@ -220,6 +220,33 @@ describe('User resource', () => {
 		expect(local.members(audienceId)).toContain(`EMAIL_SHA256:${sha('janedoe@example.com')}`);
 	});
 
+	it('Add or Remove per Item: opt-ins are added, opt-outs removed, and a user’s last item wins', async () => {
+		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'consent' }))[0];
+		const audienceId = String(created.audienceId);
+		const target = { advertiserId: id(US), audienceSelection: 'existing', audienceId: id(audienceId), matchFields: ['email'] };
+		await runNode({ resource: 'user', operation: 'add', ...target }, [{ email: 'leaving@example.com' }, { email: 'flipper@example.com' }]);
+		const requestsBefore = local.stats().byPath['segment/mapping/'];
+
+		const items = [
+			{ email: 'flipper@example.com', optedOut: false },
+			{ email: 'leaving@example.com', optedOut: true },
+			{ email: 'joining@example.com', optedOut: false },
+			{ email: 'flipper@example.com', optedOut: true },
+			{ email: 'nobody', optedOut: false },
+		];
+		const results = syncResults(await runNode({ resource: 'user', operation: 'addOrRemove', ...target }, items));
+		expect(results.map((r) => [r.status, r.action])).toEqual([
+			['synced', 'remove'],
+			['synced', 'remove'],
+			['synced', 'add'],
+			['synced', 'remove'],
+			['not_synced', 'add'],
+		]);
+		expect(local.members(audienceId)).toEqual([`EMAIL_SHA256:${sha('joining@example.com')}`]);
+		// One removal (flipper, leaving) and one add (joining).
+		expect(local.stats().byPath['segment/mapping/'] - requestsBefore).toBe(2);
+	});
+
 	it('sends a mixed batch of 25,000 users as three requests', async () => {
 		const created = outputJson(await runNode({ resource: 'audience', operation: 'create', advertiserId: id(US), name: 'big' }))[0];
 		const items = Array.from({ length: 25_000 }, (_, i) =>

@@ -60,6 +60,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const actionOfItem: Array<ItemAction | undefined> = new Array(items.length).fill(action === 'perItem' ? undefined : action);
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		const itemAction = readItemAction?.(itemIndex);
+		if (itemAction?.action) actionOfItem[itemIndex] = itemAction.action;
 		const user = itemAction?.reason === undefined ? hashUser(match.fields, readValues(itemIndex), match) : undefined;
 		const notSyncedReason = itemAction?.reason ?? user?.notSyncedReason;
 		if (notSyncedReason !== undefined || !user) {
@@ -69,7 +70,6 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		}
 		userIndexOfItem[itemIndex] = users.length;
 		if (itemAction) {
-			actionOfItem[itemIndex] = itemAction.action;
 			users.push({ key: dedupeKey(user.ids), ids: user.ids, action: itemAction.action === 'remove' ? 'delete' : 'add' });
 		} else {
 			users.push({ key: dedupeKey(user.ids), ids: user.ids });
@@ -109,11 +109,14 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		const userIndex = userIndexOfItem[itemIndex];
 		const outcome = userIndex >= 0 ? result.outcomes[userIndex] : undefined;
 		const status = outcome ? outcome.status : 'not_synced';
+		// The action applied to the user: a later item for the same user in the window may have changed it.
+		const applied = userIndex >= 0 ? result.actions[userIndex] : undefined;
+		const itemAction = applied ? (applied === 'delete' ? 'remove' : 'add') : actionOfItem[itemIndex];
 		const reason = outcome ? outcome.reason : notSyncedReasonOfItem[itemIndex];
 		return {
 			json: {
 				...item.json,
-				tiktokSync: { status, ...(reason ? { reason } : {}), audienceId, ...(actionOfItem[itemIndex] ? { action: actionOfItem[itemIndex] } : {}) },
+				tiktokSync: { status, ...(reason ? { reason } : {}), audienceId, ...(itemAction ? { action: itemAction } : {}) },
 			},
 			pairedItem: { item: itemIndex },
 		};

@@ -1,3 +1,4 @@
+import type { MappingAction } from '../../shared/transport/types';
 import type { WindowEntry } from './buffer';
 import { PENDING } from './chunk';
 import type { BacklogFullError } from './errors';
@@ -15,6 +16,7 @@ export function runResult(
 		reason: rejection?.message ?? 'the sync engine was reset before these users were accepted',
 	});
 	const outcomes = new Array<UserOutcome>(entries.length);
+	const actions = new Array<MappingAction | undefined>(entries.length);
 	const tallies: RunTallies = { entered: notSynced, notSynced, synced: 0, pending: 0, errored: 0, rejected: 0, added: 0, removed: 0 };
 	for (let index = 0; index < entries.length; index++) {
 		const chunk = entries[index]?.chunk;
@@ -22,8 +24,9 @@ export function runResult(
 		outcomes[index] = outcome;
 		tallies[outcome.status]++;
 		if (!chunk) continue;
+		actions[index] = chunk.destination.action;
 		tallies.entered++;
 		if (outcome.status === 'synced') tallies[chunk.destination.action === 'delete' ? 'removed' : 'added']++;
 	}
-	return { outcomes, tallies, ...(rejection ? { rejection } : {}) };
+	return { outcomes, actions, tallies, ...(rejection ? { rejection } : {}) };
 }

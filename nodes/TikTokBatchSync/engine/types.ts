@@ -83,6 +83,8 @@ export interface RunTallies {
 export interface SubmitResult {
 	/** Same order as the submitted users. Outcome objects are shared between users: treat them as read-only. */
 	outcomes: UserOutcome[];
+	/** Per user, the action of the request carrying it: its own, or a later one for the same user in its window. */
+	actions: Array<MappingAction | undefined>;
 	tallies: RunTallies;
 	/** Set when some users were turned away because the backlog is full (their outcome is 'rejected'). */
 	rejection?: BacklogFullError;
