@@ -1,3 +1,4 @@
+import type { MappingAction } from '../../shared/transport/types';
 import { UserBuffer, type WindowEntry } from './buffer';
 import type { Chunk } from './chunk';
 import type { Clock } from './clock';
@@ -56,8 +57,8 @@ export class MemoryScopeState implements ScopeStore {
 	private readonly readyQueue: Chunk[] = [];
 	private readonly sending = new Set<Chunk>();
 	private readonly waiting = new Set<Chunk>();
-	/** Per audience, its sealed chunks not yet synced or errored. */
-	private readonly unsettledByAudience = new Map<string, Set<Chunk>>();
+	/** Per audience and action, its sealed chunks not yet synced or errored, in window order. */
+	private readonly unsettledByAudience = new Map<string, Record<MappingAction, Set<Chunk>>>();
 	private changeWaiters: Array<() => void> = [];
 
 	constructor(
@@ -91,28 +92,28 @@ export class MemoryScopeState implements ScopeStore {
 	}
 
 	blockerOf(chunk: Chunk): Chunk | undefined {
-		const { action } = chunk.destination;
-		for (const other of this.unsettledByAudience.get(audienceKey(chunk.destination)) ?? []) {
-			if (other.window < chunk.window && other.destination.action !== action) return other;
-		}
-		return undefined;
+		const other = chunk.destination.action === 'add' ? 'delete' : 'add';
+		// Chunks join their set in window order, so the first one left is the oldest: O(1) however long the backlog.
+		const oldest = this.unsettledOf(chunk)[other].values().next().value as Chunk | undefined;
+		return oldest !== undefined && oldest.window < chunk.window ? oldest : undefined;
 	}
 
 	settled(chunk: Chunk): void {
-		const key = audienceKey(chunk.destination);
-		const chunks = this.unsettledByAudience.get(key);
-		chunks?.delete(chunk);
-		if (chunks?.size === 0) this.unsettledByAudience.delete(key);
+		this.unsettledOf(chunk)[chunk.destination.action].delete(chunk);
 	}
 
 	private track(chunk: Chunk): void {
+		this.unsettledOf(chunk)[chunk.destination.action].add(chunk);
+	}
+
+	private unsettledOf(chunk: Chunk): Record<MappingAction, Set<Chunk>> {
 		const key = audienceKey(chunk.destination);
-		let chunks = this.unsettledByAudience.get(key);
-		if (!chunks) {
-			chunks = new Set();
-			this.unsettledByAudience.set(key, chunks);
+		let sets = this.unsettledByAudience.get(key);
+		if (!sets) {
+			sets = { add: new Set(), delete: new Set() };
+			this.unsettledByAudience.set(key, sets);
 		}
-		chunks.add(chunk);
+		return sets;
 	}
 
 	get ready(): ReadonlyArray<Chunk> {
