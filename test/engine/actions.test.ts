@@ -74,11 +74,13 @@ describe('Batch Sync engine: add or remove per user', () => {
 		expect(requestsSeen(tiktok)).toEqual(['add:a1', 'add:a2,a3']);
 	});
 
-	it('after a restart the journal keeps the order: a journaled add goes before a journaled removal of the same user', async () => {
+	it('after a restart the journal keeps the order: add, remove, add again of one user go out in that order', async () => {
 		tiktok.fail = () => serverError();
 		await submit([user(1, 'add')]);
 		await clock.advance(5 * SECOND);
 		await submit([user(1, 'delete')], { settings: { windowMs: 0 } });
+		await clock.advance(1);
+		await submit([user(1, 'add')], { settings: { windowMs: 0 } });
 		await clock.advance(1);
 		const journal = JSON.parse(JSON.stringify(coordinator.exportJournal(SCOPE)));
 		coordinator.reset();
@@ -89,8 +91,8 @@ describe('Batch Sync engine: add or remove per user', () => {
 		const restarted = newTikTokCoordinator({ clock: later, random: () => 0.5 });
 		restarted.restore(SCOPE, journal, restartedTikTok.send, ALREADY_PACED);
 		await later.advance(HOUR);
-		expect(requestsSeen(restartedTikTok)).toEqual(['add:a1', 'add:a1', 'delete:a1']);
-		expect(expectWhole(restarted, SCOPE)).toMatchObject({ pending: 0, added: 1, removed: 1 });
+		expect(requestsSeen(restartedTikTok)).toEqual(['add:a1', 'add:a1', 'delete:a1', 'add:a1']);
+		expect(expectWhole(restarted, SCOPE)).toMatchObject({ pending: 0, added: 2, removed: 1 });
 		restarted.reset();
 	});
 

@@ -184,7 +184,7 @@ export class SyncCoordinator {
 		if (saved.writer === this.instanceId) return { restoredUsers: 0 };
 		const { chunks, users } = decodeJournalChunks(saved, scope.settings.usersPerRequest);
 		scope.counters.absorb(saved.counters, users);
-		for (let index = chunks.length - 1; index >= 0; index--) scope.enqueue(chunks[index], true);
+		scope.enqueueRestored(chunks);
 		this.pump(scope);
 		return { restoredUsers: users };
 	}

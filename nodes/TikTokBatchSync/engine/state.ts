@@ -20,6 +20,8 @@ export interface ScopeStore {
 	cutWindows(): void;
 	/** Queues a ready chunk; retries go to the front. */
 	enqueue(chunk: Chunk, front?: boolean): void;
+	/** Queues chunks rebuilt from a journal (in window order) ahead of everything else. */
+	enqueueRestored(chunks: ReadonlyArray<Chunk>): void;
 	/** Takes the first ready chunk that `canSend` allows (the others keep their places). */
 	takeReady(canSend: (chunk: Chunk) => boolean): Chunk | undefined;
 	/**
@@ -84,6 +86,11 @@ export class MemoryScopeState implements ScopeStore {
 		this.track(chunk);
 		if (front) this.readyQueue.unshift(chunk);
 		else this.readyQueue.push(chunk);
+	}
+
+	enqueueRestored(chunks: ReadonlyArray<Chunk>): void {
+		for (const chunk of chunks) this.track(chunk);
+		this.readyQueue.unshift(...chunks);
 	}
 
 	takeReady(canSend: (chunk: Chunk) => boolean): Chunk | undefined {
