@@ -3,19 +3,6 @@ import { Chunk } from './chunk';
 import type { Clock } from './clock';
 import type { Destination } from './types';
 
-/** Where one distinct user of a window is carried. A later action for the same user in the window moves it. */
-export interface WindowEntry {
-	chunk: Chunk;
-}
-
-interface Slot extends WindowEntry {
-	action: MappingAction;
-	/** Its row in `chunk`. */
-	row: number;
-	/** Submitted users it stands for (duplicates merged into it). */
-	users: number;
-}
-
 /** Each window gets the next number: an audience's requests go out in window order when their actions differ. */
 let nextWindow = 0;
 
@@ -32,7 +19,10 @@ export function takeWindowNumber(): number {
  */
 export class UserBuffer {
 	private forming: Partial<Record<MappingAction, Chunk>> = {};
-	private slots = new Map<string, Slot>();
+	/** Per distinct user: its row × 2, plus 1 when the user is to be removed (a number: no object per user). */
+	private rows = new Map<string, number>();
+	/** Submissions merged into a row beyond the first, only for users met more than once. */
+	private merged: Map<string, number> | undefined;
 	private window = -1;
 	private windowTimer: unknown;
 
@@ -44,7 +34,10 @@ export class UserBuffer {
 		private readonly onCut: (chunk: Chunk) => void,
 	) {}
 
-	/** Adds one user; the returned entry tells which chunk carries it (read it later: a later action may move it). */
+	/**
+	 * Adds one user; returns the chunk that carries it now (a later action for the same user in the window may move
+	 * it: Chunk.carrierOf follows).
+	 */
 	add(
 		key: string,
 		ids: ReadonlyArray<string | undefined>,
@@ -52,7 +45,7 @@ export class UserBuffer {
 		now: number,
 		windowMs: number,
 		usersPerRequest: number,
-	): WindowEntry {
+	): Chunk {
 		if (this.window === -1) {
 			this.window = takeWindowNumber();
 			this.windowTimer = this.clock.setTimeout(() => {
@@ -60,31 +53,28 @@ export class UserBuffer {
 				this.cut();
 			}, windowMs);
 		}
-		const slot = this.slots.get(key);
-		if (slot && slot.action === action) {
-			slot.chunk.addDuplicate(now);
-			slot.users++;
-			return slot;
-		}
+		const removing = action === 'delete' ? 1 : 0;
 		const chunk = this.chunkFor(action, now);
-		if (slot) {
-			// The last action wins: the user leaves the other request, with every submission it stood for.
-			slot.chunk.cancelRow(slot.row, slot.users);
-			chunk.append(ids, now);
-			chunk.addMergedUsers(slot.users);
-			slot.chunk = chunk;
-			slot.action = action;
-			slot.row = chunk.rows - 1;
-			slot.users++;
-			return slot;
+		const known = this.rows.get(key);
+		if (known === undefined) {
+			this.rows.set(key, chunk.append(ids, now) * 2 + removing);
+			if (this.rows.size >= usersPerRequest) this.cut();
+			return chunk;
 		}
-		chunk.append(ids, now);
-		const created: Slot = { chunk, action, row: chunk.rows - 1, users: 1 };
-		this.slots.set(key, created);
-		if (this.slots.size >= usersPerRequest) this.cut();
-		return created;
+		const merged = this.merged ?? (this.merged = new Map());
+		const earlier = 1 + (merged.get(key) ?? 0);
+		merged.set(key, earlier);
+		if ((known & 1) === removing) {
+			chunk.addDuplicate(now);
+			return chunk;
+		}
+		// The last action wins: the user leaves the other request, with every submission it stood for.
+		const previous = this.forming[removing ? 'add' : 'delete'] as Chunk;
+		previous.cancelRow(known >> 1, earlier, key, chunk);
+		this.rows.set(key, chunk.append(ids, now, key) * 2 + removing);
+		chunk.addMergedUsers(earlier);
+		return chunk;
 	}
-
 	/** Sends the buffered users now, whatever the window says. */
 	cut(): Chunk[] {
 		if (this.window === -1) return [];
@@ -121,7 +111,8 @@ export class UserBuffer {
 	private reset(): void {
 		this.windowTimer = undefined;
 		this.forming = {};
-		this.slots = new Map();
+		this.rows = new Map();
+		this.merged = undefined;
 		this.window = -1;
 	}
 }

@@ -40,6 +40,8 @@ export class Chunk {
 	private filling: Array<Array<string | undefined>> | undefined;
 	/** Rows of `filling` whose user moved to the other action's request (dropped when sealed). */
 	private cancelled: Set<number> | undefined;
+	/** Users (by key) that moved to the other action's request: their outcome is that request's. Only for moves. */
+	private movedUsers: Map<string, Chunk> | undefined;
 	/** The gathering window it came from: an audience's requests with different actions go out in window order. */
 	readonly window: number;
 	private settleWaiters: Array<() => void> = [];
@@ -83,8 +85,12 @@ export class Chunk {
 		return this.retryDueAt;
 	}
 
-	/** Adds a user's row; returns its index among the rows appended so far (for cancelRow). */
-	append(ids: ReadonlyArray<string | undefined>, enteredAt: number): number {
+	/**
+	 * Adds a user's row; returns its index among the rows appended so far (for cancelRow). `key` is given when the
+	 * user comes back from the other action's request in the same window: it is carried here again.
+	 */
+	append(ids: ReadonlyArray<string | undefined>, enteredAt: number, key?: string): number {
+		if (key !== undefined) this.movedUsers?.delete(key);
 		const filling = this.filling;
 		if (!filling) throw new Error('Chunk is sealed');
 		for (let slot = 0; slot < filling.length; slot++) {
@@ -97,12 +103,25 @@ export class Chunk {
 		return filling[0].length - 1;
 	}
 
-	/** The user of `row` (standing for `users` submissions) moved to another request: it is not sent with this one. */
-	cancelRow(row: number, users: number): void {
+	/** The user `key` of `row` (standing for `users` submissions) moved to `carrier`: it is not sent with this one. */
+	cancelRow(row: number, users: number, key: string, carrier: Chunk): void {
 		if (!this.filling) throw new Error('Chunk is sealed');
 		(this.cancelled ??= new Set()).add(row);
+		(this.movedUsers ??= new Map()).set(key, carrier);
 		this.rows--;
 		this.users -= users;
+	}
+
+	/** The chunk that carries the user `key` submitted into this one (itself, unless a later action moved it). */
+	carrierOf(key: string): Chunk {
+		const carrier = this.movedUsers?.get(key);
+		// A user moves at most to the other action's chunk of the window, and moving back forgets the move.
+		return carrier ? (carrier.movedUsers?.get(key) ?? carrier) : this;
+	}
+
+	/** Whether some users submitted into this chunk moved to another (then carrierOf tells where each went). */
+	get hasMovedUsers(): boolean {
+		return this.movedUsers !== undefined && this.movedUsers.size > 0;
 	}
 
 	/** A duplicate of a user already in this chunk: it shares that row and its outcome. */

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 
-import type { WindowEntry } from './buffer';
 import { Chunk } from './chunk';
 import { realClock, type Clock } from './clock';
 import { emptyCounters, type Counters } from './counters';
@@ -8,7 +7,7 @@ import { BacklogFullError } from './errors';
 import { decideAfterFailure, failureInfoOf, horizonReason, isPastHorizon } from './failurePolicy';
 import { decodeJournalChunks, encodeJournal, parseJournal, type Journal } from './journal';
 import { defaultSyncSettings, resolveSettings, type SyncSettings } from './settings';
-import { runResult } from './runResult';
+import { carrierOf, runResult, type PlacedUsers } from './runResult';
 import { MemoryScopeState } from './state';
 import type { RequestPacer, SendMapping, SubmitRequest, SubmitResult } from './types';
 import { checkDestination, checkUsers } from './validation';
@@ -65,8 +64,9 @@ export class SyncCoordinator {
 		const notSyncedReasons = request.notSyncedReasons ?? [];
 		if (notSyncedReasons.length > 0) scope.counters.recordNotSynced(notSyncedReasons);
 
-		// Per user only where its window put it (one entry per distinct user): outcomes are tracked per chunk.
-		const entries = new Array<WindowEntry | undefined>(users.length);
+		// Per user only an index into this run's (few) chunks: outcomes are tracked per chunk.
+		const chunkIndexOfUser = new Int32Array(users.length).fill(-1);
+		const chunks: Chunk[] = [];
 		let rejection: BacklogFullError | undefined;
 		let next = 0;
 		while (next < users.length && !scope.disposed) {
@@ -87,10 +87,15 @@ export class SyncCoordinator {
 			}
 			const end = Math.min(users.length, next + room);
 			const now = this.clock.now();
-			for (; next < end; next++) entries[next] = scope.admit(destination, users[next], now);
+			for (; next < end; next++) {
+				const chunk = scope.admit(destination, users[next], now);
+				if (chunks[chunks.length - 1] !== chunk) chunks.push(chunk);
+				chunkIndexOfUser[next] = chunks.length - 1;
+			}
 		}
-		if (request.waitForDelivery) await this.untilAttempted(scope, entries);
-		return runResult(entries, notSyncedReasons.length, request.waitForDelivery, rejection);
+		const placed: PlacedUsers = { users, chunks, chunkIndexOfUser };
+		if (request.waitForDelivery) await this.untilAttempted(scope, placed);
+		return runResult(placed, notSyncedReasons.length, request.waitForDelivery, rejection);
 	}
 
 	/**
@@ -99,12 +104,12 @@ export class SyncCoordinator {
 	 * scheduled already: its users are pending, and the run does not wait out the pause or the retry (up to 15 min).
 	 * A user moved by a later action in its window is followed to its new chunk.
 	 */
-	private async untilAttempted(scope: MemoryScopeState, entries: ReadonlyArray<WindowEntry | undefined>): Promise<void> {
+	private async untilAttempted(scope: MemoryScopeState, placed: PlacedUsers): Promise<void> {
 		for (;;) {
 			const waits = new Set<Chunk>();
 			const held = this.clock.now() < scope.holdUntil;
-			for (const entry of entries) {
-				const chunk = entry?.chunk;
+			for (let index = 0; index < placed.users.length; index++) {
+				const chunk = carrierOf(placed, index);
 				if (!chunk || waits.has(chunk) || chunk.isAttempted) continue;
 				if (chunk.state === 'queued' && (held || this.waitsForRetryOfAnother(scope, chunk))) continue;
 				waits.add(chunk);

@@ -1,5 +1,5 @@
 import type { MappingAction } from '../../shared/transport/types';
-import { UserBuffer, type WindowEntry } from './buffer';
+import { UserBuffer } from './buffer';
 import type { Chunk } from './chunk';
 import type { Clock } from './clock';
 import { CounterBook } from './counters';
@@ -14,8 +14,8 @@ export interface ScopeStore {
 	readonly name: string;
 	readonly counters: CounterBook;
 	settings: SyncSettings;
-	/** Puts one user into its audience's window (with its own action, or the destination's); says where it went. */
-	admit(destination: Destination, user: SyncUser, now: number): WindowEntry;
+	/** Puts one user into its audience's window (with its own action, or the destination's); returns its chunk. */
+	admit(destination: Destination, user: SyncUser, now: number): Chunk;
 	/** Ends every open window now: their chunks become ready. */
 	cutWindows(): void;
 	/** Queues a ready chunk; retries go to the front. */
@@ -71,11 +71,11 @@ export class MemoryScopeState implements ScopeStore {
 		private readonly onReady: () => void,
 	) {}
 
-	admit(destination: Destination, user: SyncUser, now: number): WindowEntry {
+	admit(destination: Destination, user: SyncUser, now: number): Chunk {
 		const { windowMs, usersPerRequest } = this.settings;
-		const entry = this.bufferFor(destination).add(user.key, user.ids, user.action ?? destination.action, now, windowMs, usersPerRequest);
+		const chunk = this.bufferFor(destination).add(user.key, user.ids, user.action ?? destination.action, now, windowMs, usersPerRequest);
 		this.counters.admit(1);
-		return entry;
+		return chunk;
 	}
 
 	cutWindows(): void {
