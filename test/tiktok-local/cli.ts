@@ -1,7 +1,8 @@
 /**
  * `npm run tiktok:local`: the local TikTok API on 127.0.0.1:${TIKTOK_LOCAL_PORT:-8787}, for manual n8n runs, e2e tests
  * and the benchmark. Environment: TIKTOK_LOCAL_PORT, TIKTOK_LOCAL_TOKEN_SHAPE (flat|wrapped),
- * TIKTOK_LOCAL_RATE_LIMIT (requests per second per app, default 50), TIKTOK_LOCAL_BENCH=1 (counts only, no hash checks).
+ * TIKTOK_LOCAL_RATE_LIMIT (requests per second per app, default 50), TIKTOK_LOCAL_BENCH=1 (counts only, no hash checks),
+ * TIKTOK_LOCAL_RECORD=1 (keep a request log for GET /__local/requests).
  */
 import { DEMO, OTHER, startTikTokLocal } from './server';
 
@@ -25,6 +26,7 @@ async function main(): Promise<void> {
 		tokenResponseShape: parseShape(process.env.TIKTOK_LOCAL_TOKEN_SHAPE),
 		benchMode: process.env.TIKTOK_LOCAL_BENCH === '1' || process.env.TIKTOK_LOCAL_BENCH === 'true',
 		rateLimitPerSecond: rateLimit ? Number(rateLimit) : undefined,
+		recordRequests: process.env.TIKTOK_LOCAL_RECORD === '1' || process.env.TIKTOK_LOCAL_RECORD === 'true',
 	});
 	const config = local.config;
 	const lines = [
@@ -36,7 +38,7 @@ async function main(): Promise<void> {
 		`  Demo token:     ${DEMO.accessToken}`,
 		...DEMO.advertisers.map((advertiser) => `  Advertiser:     ${advertiser.id}  ${advertiser.name}`),
 		`  Other app:      app_id ${OTHER.appId}  secret ${OTHER.secret}  token ${OTHER.accessToken}  advertiser ${OTHER.advertisers[0].id}`,
-		`  Config:         rate limit ${config.rateLimitPerSecond}/s, token shape ${config.tokenResponseShape}, bench mode ${config.benchMode ? 'on' : 'off'}`,
+		`  Config:         rate limit ${config.rateLimitPerSecond}/s, token shape ${config.tokenResponseShape}, bench mode ${config.benchMode ? 'on' : 'off'}, request log ${config.recordRequests ? 'on' : 'off'}`,
 		`  Control:        ${local.url}/__local/stats (see test/tiktok-local/server.ts for all control routes)`,
 	];
 	process.stdout.write(`${lines.join('\n')}\n`);

@@ -11,6 +11,8 @@ export interface TikTokLocalOptions {
 	tokenResponseShape?: 'flat' | 'wrapped';
 	benchMode?: boolean;
 	invalidTokenHttpStatus?: number;
+	/** Log API requests for GET /__local/requests (see requestLog.ts); default false. */
+	recordRequests?: boolean;
 }
 
 export const DEFAULT_CONFIG: TikTokLocalConfig = {
@@ -18,6 +20,7 @@ export const DEFAULT_CONFIG: TikTokLocalConfig = {
 	tokenResponseShape: 'flat',
 	benchMode: false,
 	invalidTokenHttpStatus: 200,
+	recordRequests: false,
 };
 
 export function validateConfigChanges(changes: unknown): Partial<TikTokLocalConfig> {
@@ -47,6 +50,10 @@ export function validateConfigChanges(changes: unknown): Partial<TikTokLocalConf
 		}
 		result.invalidTokenHttpStatus = status;
 	}
+	if (input.recordRequests !== undefined) {
+		if (typeof input.recordRequests !== 'boolean') throw new Error('recordRequests must be a boolean');
+		result.recordRequests = input.recordRequests;
+	}
 	return result;
 }
 
@@ -59,6 +66,7 @@ export function configFromOptions(options: TikTokLocalOptions): TikTokLocalConfi
 			tokenResponseShape: options.tokenResponseShape,
 			benchMode: options.benchMode,
 			invalidTokenHttpStatus: options.invalidTokenHttpStatus,
+			recordRequests: options.recordRequests,
 		}),
 	};
 }

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import type { FaultSpec } from './faults';
+import type { RequestLog } from './requestLog';
 import { parseBody, readBody, sendJson } from './http';
 import type { TikTokLocalConfig } from './routes';
 import type { TikTokLocalStore } from './store';
@@ -21,6 +22,7 @@ export interface ControlTarget {
 	reset(): void;
 	injectFault(spec: FaultSpec): number;
 	clearFaults(): void;
+	readonly requestLog: RequestLog;
 }
 
 export async function handleControl(
@@ -92,6 +94,16 @@ export async function handleControl(
 			}
 			case 'POST /__local/tokens/revoke':
 				sendJson(res, 200, { revoked: store.revokeToken(String(body.token ?? '')) });
+				return;
+			case 'GET /__local/requests': {
+				const since = query.get('since');
+				const entries = target.requestLog.list({ since: since ? Number(since) : undefined, path: query.get('path') ?? undefined });
+				sendJson(res, 200, { recording: target.config.recordRequests, dropped: target.requestLog.dropped, entries });
+				return;
+			}
+			case 'DELETE /__local/requests':
+				target.requestLog.clear();
+				sendJson(res, 200, { ok: true });
 				return;
 			case 'POST /__local/auth-codes':
 				sendJson(res, 200, { code: store.issueAuthCode(String(body.appId ?? '')) });

@@ -9,6 +9,7 @@ import { faultReplacesAnswer, type FaultInjector, type FaultSpec } from './fault
 import { ApiFailure, BodyTooLargeError, newRequestId, parseBody, readBody, sendFailure, sendHtml, sendJson } from './http';
 import { handlePortal, isPortalPath } from './portal';
 import type { AppRateLimiter } from './rateWindow';
+import { RequestLog } from './requestLog';
 import { API_ROUTES, appIdOfOAuthBody, type ApiContext, type MappingCounters, type TikTokLocalConfig } from './routes';
 import type { TikTokLocalStore } from './store';
 
@@ -40,6 +41,8 @@ export interface DispatchTarget {
 	readonly counters: RequestCounters;
 	readonly faults: FaultInjector;
 	readonly rateLimiter: AppRateLimiter;
+	/** Written only while config.recordRequests is on. */
+	readonly requestLog: RequestLog;
 	/** A delay that close() cancels. */
 	delay(ms: number): Promise<void>;
 }
@@ -93,11 +96,18 @@ export async function dispatch(target: DispatchTarget, req: IncomingMessage, res
 	const statsKey = routeKey ?? (isPortalPath(path) ? 'portal/auth' : path);
 	target.counters.requests++;
 	target.counters.byPath.set(statsKey, (target.counters.byPath.get(statsKey) ?? 0) + 1);
+	let logged: ReturnType<RequestLog['begin']> | undefined;
+	if (target.config.recordRequests) {
+		const header = req.headers['access-token'];
+		const tokenText = Array.isArray(header) ? header[0] : header;
+		logged = target.requestLog.begin(req, res, statsKey, tokenText ? store.tokens.get(tokenText)?.appId : undefined);
+	}
 
 	// Faults come first so a faulted request never reaches a handler and never changes state.
 	const fault = target.faults.take(path);
 	if (fault?.delayMs) await target.delay(fault.delayMs);
 	if (fault?.reset) {
+		if (logged) logged.faulted = true;
 		target.counters.faultsInjected++;
 		req.socket.destroy();
 		return;
@@ -112,7 +122,16 @@ export async function dispatch(target: DispatchTarget, req: IncomingMessage, res
 		return;
 	}
 
+	if (logged && routeKey === 'segment/mapping/') {
+		try {
+			RequestLog.describeMapping(logged, parseBody(raw, req.headers['content-type']));
+		} catch {
+			// malformed: the handler answers for it
+		}
+	}
+
 	if (fault && faultReplacesAnswer(fault)) {
+		if (logged) logged.faulted = true;
 		target.counters.faultsInjected++;
 		answerWithFault(target, req, res, fault);
 		return;

@@ -14,6 +14,8 @@ export interface TikTokLocalConfig {
 	benchMode: boolean;
 	/** HTTP status for a missing or bad token (40104/40105); 200 like most of TikTok, 403 as one live test saw. */
 	invalidTokenHttpStatus: number;
+	/** Keep a log of API requests (arrival time, route, app, code, mapping ids) for GET /__local/requests; see requestLog.ts. */
+	recordRequests: boolean;
 }
 
 /** Mapping traffic, for benchmarks and tests. */

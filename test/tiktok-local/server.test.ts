@@ -554,6 +554,30 @@ describe('local TikTok Marketing API', () => {
 			expect(local.config.tokenResponseShape).toBe('flat');
 			expect((await call('user/info/')).body.code).toBe(0);
 		});
+
+		it('keeps a request log when recordRequests is on: arrival time, app, code, mapping ids', async () => {
+			const audienceId = await createAudience();
+			expect((await control('requests')).json).toEqual({ recording: false, dropped: 0, entries: [] });
+			await control('config', 'POST', { recordRequests: true });
+			const before = Date.now();
+			await call('segment/mapping/', { body: mapping(audienceId, [emailHash(1), emailHash(2)]) });
+			await control('faults', 'POST', { code: 40100, count: 1, pathIncludes: 'segment/mapping' });
+			await call('segment/mapping/', { body: mapping(audienceId, [emailHash(3)]) });
+			await call('user/info/');
+			const { entries } = (await control('requests')).json as { entries: Array<Record<string, unknown>> };
+			expect(entries.map((e) => [e.path, e.code, e.appId, e.faulted, e.ids])).toEqual([
+				['segment/mapping/', 0, DEMO.appId, undefined, [`EMAIL_SHA256:${emailHash(1)}`, `EMAIL_SHA256:${emailHash(2)}`]],
+				['segment/mapping/', 40100, DEMO.appId, true, [`EMAIL_SHA256:${emailHash(3)}`]],
+				['user/info/', 0, DEMO.appId, undefined, undefined],
+			]);
+			expect(entries[0].at).toBeGreaterThanOrEqual(before);
+			expect(entries[0].answeredAt).toBeGreaterThanOrEqual(entries[0].at as number);
+			const since = entries[0].seq as number;
+			expect(((await control(`requests?since=${since}&path=segment/mapping/`)).json.entries as unknown[]).length).toBe(1);
+			expect(local.requests({ path: 'user/info/' })).toHaveLength(1);
+			await control('requests', 'DELETE');
+			expect(local.requests()).toEqual([]);
+		});
 	});
 });
 

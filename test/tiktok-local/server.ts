@@ -32,6 +32,9 @@
  *   POST   /__local/auth-codes {appId}          issueAuthCode() → {code} (skip the portal redirect)
  *   GET    /__local/audiences/:id/members       {audienceId, count, members}; ?count=1 leaves out members
  *   POST   /__local/audiences/:id/delete        deleteAudience(), as if deleted in Ads Manager → {deleted}
+ *   GET    /__local/requests[?since=N&path=segment/mapping/]  requests() → {recording, dropped, entries} (needs the
+ *                                               recordRequests config; see requestLog.ts)
+ *   DELETE /__local/requests                    clearRequests()
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -43,6 +46,7 @@ import { FaultInjector, type FaultSpec } from './faults';
 import { ApiFailure, sendFailure } from './http';
 import { PORTAL_AUTH_PATH } from './portal';
 import { AppRateLimiter } from './rateWindow';
+import { RequestLog, type LoggedRequest } from './requestLog';
 import type { MappingCounters, TikTokLocalConfig } from './routes';
 import { TikTokLocalStore } from './store';
 
@@ -53,6 +57,7 @@ export type { TikTokLocalConfig, MappingCounters } from './routes';
 export { TikTokLocalStore, MAPPING_ID_TYPES } from './store';
 export type { LocalAudience, LocalApp, LocalToken } from './store';
 export type { TikTokLocalOptions } from './config';
+export type { LoggedRequest } from './requestLog';
 export { API_PREFIX } from './dispatch';
 export { PORTAL_AUTH_PATH } from './portal';
 
@@ -111,12 +116,16 @@ export interface TikTokLocal {
 	memberCount(audienceId: string): number;
 	reset(): void;
 	setConfig(changes: Partial<TikTokLocalConfig>): TikTokLocalConfig;
+	/** The request log (empty unless config.recordRequests): entries after `since`, optionally of one route. */
+	requests(opts?: { since?: number; path?: string }): LoggedRequest[];
+	clearRequests(): void;
 }
 
 class LocalTikTokServer implements DispatchTarget, ControlTarget {
 	readonly store = new TikTokLocalStore();
 	readonly faults = new FaultInjector();
 	readonly rateLimiter = new AppRateLimiter();
+	readonly requestLog = new RequestLog();
 	private readonly startupConfig: TikTokLocalConfig;
 	config: TikTokLocalConfig;
 	counters = zeroCounters();
@@ -140,6 +149,7 @@ class LocalTikTokServer implements DispatchTarget, ControlTarget {
 		this.store.reset();
 		this.faults.clear();
 		this.rateLimiter.reset();
+		this.requestLog.clear();
 		this.counters = zeroCounters();
 		this.config = { ...this.startupConfig };
 	}
@@ -251,5 +261,7 @@ export async function startTikTokLocal(options: TikTokLocalOptions = {}): Promis
 		memberCount: (audienceId) => local.memberCount(audienceId),
 		reset: () => local.reset(),
 		setConfig: (changes) => local.setConfig(changes),
+		requests: (opts) => local.requestLog.list(opts),
+		clearRequests: () => local.requestLog.clear(),
 	};
 }

@@ -7,11 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 import { DEMO as DEMO_APP } from '../../tiktok-local/seed';
-import type { TikTokLocal, TikTokLocalOptions, TikTokLocalStats } from '../../tiktok-local/server';
+import type { LoggedRequest, TikTokLocal, TikTokLocalOptions, TikTokLocalStats } from '../../tiktok-local/server';
 import { sleep } from './net';
 import { REPO_DIR } from './runtime';
 
-export type { TikTokLocal, TikTokLocalOptions, TikTokLocalStats } from '../../tiktok-local/server';
+export type { LoggedRequest, TikTokLocal, TikTokLocalOptions, TikTokLocalStats } from '../../tiktok-local/server';
 export { DEMO, OTHER } from '../../tiktok-local/seed';
 
 /** In process: resolves once it listens on 127.0.0.1 (port 0 = a free one). Close it with `close()`. */
@@ -65,6 +65,17 @@ export class TikTokControl {
 	}
 	deleteAudience(audienceId: string) {
 		return this.call<{ deleted: boolean }>('POST', `audiences/${encodeURIComponent(audienceId)}/delete`);
+	}
+	/** The request log (start the API with recordRequests / TIKTOK_LOCAL_RECORD=1): entries after `since`, of `path`. */
+	requests(opts: { since?: number; path?: string } = {}) {
+		const query = new URLSearchParams();
+		if (opts.since !== undefined) query.set('since', String(opts.since));
+		if (opts.path !== undefined) query.set('path', opts.path);
+		const suffix = query.size ? `?${query}` : '';
+		return this.call<{ recording: boolean; dropped: number; entries: LoggedRequest[] }>('GET', `requests${suffix}`);
+	}
+	clearRequests() {
+		return this.call('DELETE', 'requests');
 	}
 }
 
