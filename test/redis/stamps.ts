@@ -1,0 +1,39 @@
+import type { Cluster, Redis } from 'ioredis';
+
+/** Redis's clock (TIME) in microseconds. */
+export async function redisTimeMicros(redis: Redis | Cluster): Promise<number> {
+	const [seconds, micros] = (await redis.time()) as unknown as [string | number, string | number];
+	return Number(seconds) * 1_000_000 + Number(micros);
+}
+
+/** The most stamps (µs) inside any half-open window [t, t + windowMicros). */
+export function maxInSlidingWindow(stamps: readonly number[], windowMicros = 1_000_000): number {
+	const sorted = [...stamps].sort((a, b) => a - b);
+	let max = 0;
+	let end = 0;
+	for (let start = 0; start < sorted.length; start++) {
+		while (end < sorted.length && sorted[end] < sorted[start] + windowMicros) end++;
+		max = Math.max(max, end - start);
+	}
+	return max;
+}
+
+/** The smallest gap (µs) between consecutive stamps. */
+export function minGap(stamps: readonly number[]): number {
+	const sorted = [...stamps].sort((a, b) => a - b);
+	let min = Infinity;
+	for (let i = 1; i < sorted.length; i++) min = Math.min(min, sorted[i] - sorted[i - 1]);
+	return min;
+}
+
+/** Deletes every key under `prefix` (SCAN MATCH prefix* + UNLINK), on one node. */
+export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<number> {
+	let cursor = '0';
+	let deleted = 0;
+	do {
+		const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
+		cursor = next;
+		if (keys.length > 0) deleted += await redis.unlink(...keys);
+	} while (cursor !== '0');
+	return deleted;
+}
