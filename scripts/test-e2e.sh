@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# npm run test:e2e [-- --n8n 1] [-- <jest args>]      npm run test:browser (= --browser)
+# npm run test:e2e [-- --n8n 1] [-- <jest args>]      npm run test:browser (= --browser)   npm run test:queue (= --queue)
 # Provisions n8n (scripts/provision-n8n.sh, idempotent) and runs the e2e suite (jest.e2e.config.js) in band;
 # --browser runs the browser suite (jest.browser.config.js: Chromium through n8n's editor) instead.
+# --queue runs the queue-mode suite (jest.queue.config.js: per test file PostgreSQL + own Redis + main + 2 workers;
+# needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust) and redis-server on PATH).
 # --n8n 1|2 (or N8N_E2E_MAJOR) picks n8n 1.123.81 on the system Node or n8n 2.41.1 on Node 24 (default).
 # Any other argument goes to jest, e.g. `npm run test:e2e -- -t OAuth` or a test file path.
 set -euo pipefail
@@ -15,6 +17,7 @@ while [ $# -gt 0 ]; do
 		--n8n) MAJOR="${2:?--n8n needs 1 or 2}"; shift 2 ;;
 		--n8n=*) MAJOR="${1#--n8n=}"; shift ;;
 		--browser) CONFIG=jest.browser.config.js; shift ;;
+		--queue) CONFIG=jest.queue.config.js; shift ;;
 		*) JEST_ARGS+=("$1"); shift ;;
 	esac
 done

@@ -19,6 +19,14 @@ export const E2E_ENCRYPTION_KEY = 'n8n-tiktok-audience-sync-e2e-key';
 export interface StartN8nOptions {
 	/** 2 (default: N8N_E2E_MAJOR or 2) = n8n 2.41.1 on Node 24; 1 = n8n 1.123.81 on the system Node. */
 	majorVersion?: N8nMajor;
+	/**
+	 * 'start' (default): the main process, ready when GET /rest/settings answers on `port`. 'worker': `n8n worker`
+	 * (queue mode; needs the queue env: EXECUTIONS_MODE, DB_*, QUEUE_BULL_*); `port` is then its health-check server
+	 * (QUEUE_HEALTH_CHECK_ACTIVE=true, QUEUE_HEALTH_CHECK_PORT) and it is ready when /healthz/readiness answers 200.
+	 */
+	command?: 'start' | 'worker';
+	/** Extra command-line arguments, e.g. ['--concurrency=5'] for a worker. */
+	args?: string[];
 	/** n8n keeps its data in <userFolder>/.n8n (SQLite DB, config, nodes/). Created if missing. */
 	userFolder: string;
 	/** HTTP port on 127.0.0.1; default: a free port. */
@@ -36,6 +44,9 @@ export interface StartN8nOptions {
 /** Everything needed to (re)start the same instance, also from another module (see shared.ts). */
 export interface N8nInstanceConfig {
 	majorVersion: N8nMajor;
+	/** undefined = 'start' (state files written before workers existed have none). */
+	command?: 'start' | 'worker';
+	args?: string[];
 	userFolder: string;
 	port: number;
 	runnersBrokerPort: number;
@@ -108,6 +119,12 @@ export function n8nEnvironment(runtime: N8nRuntime, config: N8nInstanceConfig): 
 	if (config.majorVersion === 1) env.N8N_RUNNERS_ENABLED = 'true';
 	// 2.x refreshes an MCP server list from api.n8n.io (unreachable here: a long ENOTFOUND stack in every log)
 	if (config.majorVersion === 2) env.N8N_DISABLED_MODULES = 'mcp-registry';
+	if (config.command === 'worker') {
+		// the worker's own HTTP server (health checks) on `port`, loopback only
+		env.QUEUE_HEALTH_CHECK_ACTIVE = 'true';
+		env.QUEUE_HEALTH_CHECK_PORT = String(config.port);
+		env.N8N_WORKER_SERVER_ADDRESS = '127.0.0.1';
+	}
 	for (const [key, value] of Object.entries(config.env)) {
 		if (value === undefined) delete env[key];
 		else env[key] = value;
@@ -145,7 +162,7 @@ function pidRegistry(): string | undefined {
 	const stateFile = process.env.N8N_E2E_STATE_FILE;
 	return stateFile ? join(dirname(stateFile), 'pids') : undefined;
 }
-function trackGroup(pid: number): void {
+export function trackGroup(pid: number): void {
 	liveGroups.add(pid);
 	const registry = pidRegistry();
 	if (registry) {
@@ -158,7 +175,7 @@ function trackGroup(pid: number): void {
 		for (const group of liveGroups) signalGroup(group, 'SIGKILL');
 	});
 }
-function untrackGroup(pid: number): void {
+export function untrackGroup(pid: number): void {
 	liveGroups.delete(pid);
 	const registry = pidRegistry();
 	if (registry) rmSync(join(registry, String(pid)), { force: true });
@@ -223,10 +240,11 @@ class N8nProcess implements N8nInstance {
 		const t0 = Date.now();
 		mkdirSync(this.config.userFolder, { recursive: true });
 		const fd = openSync(this.config.logFile, 'a');
-		const banner = `\n===== ${new Date().toISOString()} starting n8n ${this.runtime.n8nVersion} (node ${this.runtime.node}) on ${this.baseUrl} =====\n`;
+		const command = this.config.command ?? 'start';
+		const banner = `\n===== ${new Date().toISOString()} starting n8n ${command} ${this.runtime.n8nVersion} (node ${this.runtime.node}) on ${this.baseUrl} =====\n`;
 		writeSync(fd, banner);
 		this.logOffsetAtStart = existsSync(this.config.logFile) ? readFileSync(this.config.logFile).length : 0;
-		const child = spawn(this.runtime.node, [this.runtime.n8nBin, 'start'], {
+		const child = spawn(this.runtime.node, [this.runtime.n8nBin, command, ...(this.config.args ?? [])], {
 			cwd: this.config.userFolder,
 			env: n8nEnvironment(this.runtime, this.config),
 			detached: true, // own process group: kill() takes the task runner with it
@@ -258,7 +276,8 @@ class N8nProcess implements N8nInstance {
 				const response = await fetch(this.baseUrl + path, { signal: AbortSignal.timeout(5000) });
 				await response.arrayBuffer();
 				if (response.status === 200) {
-					if (stage === 'settings') return;
+					// a worker has no REST API: its health server's readiness (DB and Redis connected) is all there is
+					if (stage === 'settings' || this.config.command === 'worker') return;
 					stage = 'settings';
 					continue;
 				}
@@ -343,6 +362,8 @@ class N8nProcess implements N8nInstance {
 export async function resolveN8nConfig(options: StartN8nOptions): Promise<N8nInstanceConfig> {
 	return {
 		majorVersion: options.majorVersion ?? selectedMajor(),
+		...(options.command && options.command !== 'start' ? { command: options.command } : {}),
+		...(options.args?.length ? { args: options.args } : {}),
 		userFolder: options.userFolder,
 		port: options.port ?? (await freePort()),
 		runnersBrokerPort: options.runnersBrokerPort ?? (await freePort()),

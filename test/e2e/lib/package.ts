@@ -79,8 +79,15 @@ export function buildPackage(mode: 'auto' | 'always' | 'never' = (process.env.N8
 	}
 }
 
+export interface PackedPackage {
+	tarball: string;
+	files: string[];
+	name: string;
+	version: string;
+}
+
 /** `npm pack` into a fresh temp folder; returns the tarball path and its file list. */
-export function packPackage(): { tarball: string; files: string[]; name: string; version: string } {
+export function packPackage(): PackedPackage {
 	const destination = mkdtempSync(join(tmpdir(), 'n8n-tiktok-pack-'));
 	const output = npm(['pack', '--json', '--pack-destination', destination], REPO_DIR);
 	const [info] = JSON.parse(output) as Array<{ filename: string; name: string; version: string; files: Array<{ path: string }> }>;
@@ -93,9 +100,13 @@ export function packPackage(): { tarball: string; files: string[]; name: string;
  * puts its own node_modules on NODE_PATH before it loads community packages, so `require('n8n-workflow')`
  * resolves to the n8n-workflow of the running n8n (n8n's own UI installer strips peerDependencies likewise).
  */
-export function packAndInstall(userFolder: string, opts: { build?: 'auto' | 'always' | 'never' } = {}): InstalledPackage {
-	buildPackage(opts.build);
-	const packed = packPackage();
+export function packAndInstall(userFolder: string, opts: { build?: 'auto' | 'always' | 'never'; packed?: PackedPackage } = {}): InstalledPackage {
+	// `packed`: install a tarball packed earlier (queue mode installs the same one into main and every worker)
+	let packed = opts.packed;
+	if (!packed) {
+		buildPackage(opts.build);
+		packed = packPackage();
+	}
 	const nodesDir = join(userFolder, '.n8n', 'nodes');
 	mkdirSync(nodesDir, { recursive: true });
 	const manifest = join(nodesDir, 'package.json');
