@@ -1,10 +1,8 @@
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import type { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import type { BatchSyncEngine } from '../../nodes/TikTokBatchSync/engine';
 import type { SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
 import { FakeClock, HOUR, T0 } from '../harness/clock';
-import { emailUsers, expectWhole, FakeTikTok, freshEngine, hexId, submitEmails } from '../harness/engine';
-import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
-import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
+import { emailUsers, expectWhole, FakeTikTok, ENGINE_KINDS, freshEngine, type EngineUnderTest, restartEngine, hexId, submitEmails } from '../harness/engine';
 
 const SCOPE = 'wf-consent:Batch Sync';
 const SECOND = 1_000;
@@ -20,15 +18,16 @@ const requestsSeen = (tiktok: FakeTikTok) =>
 		(call) => `${call.request.action}:${call.request.batchData.map((row) => (row[0] as { id: string }).id.replace(/^0+/, '')).join(',')}`,
 	);
 
-describe('Batch Sync engine: add or remove per user', () => {
+describe.each(ENGINE_KINDS)('Batch Sync engine (%s): add or remove per user', (kind) => {
 	let clock: FakeClock;
 	let tiktok: FakeTikTok;
-	let coordinator: SyncCoordinator;
+	let coordinator: BatchSyncEngine;
 	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) =>
 		submitEmails({ tiktok, coordinator }, SCOPE, users, { settings: { windowMs: 5 * SECOND }, ...extra });
 
-	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
-	afterEach(() => coordinator.reset());
+	let engine: EngineUnderTest;
+	beforeEach(() => ({ clock, tiktok, coordinator } = engine = freshEngine(kind)));
+	afterEach(() => engine.dispose());
 
 	it('in one window the last action wins: an opt-in then an opt-out of a user is one removal, and both runs count it', async () => {
 		const optIn = await submit([user(1, 'add'), user(2, 'add')]);
@@ -37,7 +36,7 @@ describe('Batch Sync engine: add or remove per user', () => {
 		expect(requestsSeen(tiktok).sort()).toEqual(['add:a2', 'delete:a1,a3']);
 		expect(optIn.tallies).toMatchObject({ entered: 2, pending: 2 });
 		expect(optOut.tallies).toMatchObject({ entered: 2, pending: 2 });
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, synced: 4, pending: 0, added: 1, removed: 3 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, synced: 4, pending: 0, added: 1, removed: 3 });
 	});
 
 	it('a run waiting for delivery follows a user moved by a later action to the request that carries it', async () => {
@@ -62,7 +61,7 @@ describe('Batch Sync engine: add or remove per user', () => {
 		expect(requestsSeen(tiktok)).toEqual(['add:a1']);
 		await clock.advance(HOUR);
 		expect(requestsSeen(tiktok)).toEqual(['add:a1', 'add:a1', 'add:a1', 'delete:a1']);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 2, pending: 0, added: 1, removed: 1 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 2, pending: 0, added: 1, removed: 1 });
 	});
 
 	it('requests with the same action are not held back by an earlier one waiting for a retry', async () => {
@@ -82,17 +81,13 @@ describe('Batch Sync engine: add or remove per user', () => {
 		await clock.advance(1);
 		await submit([user(1, 'add')], { settings: { windowMs: 0 } });
 		await clock.advance(1);
-		const journal = JSON.parse(JSON.stringify(coordinator.exportJournal(SCOPE)));
-		coordinator.reset();
-
 		const later = new FakeClock(T0 + HOUR);
 		const restartedTikTok = new FakeTikTok(later);
 		restartedTikTok.fail = (_request, index) => (index === 0 ? serverError() : undefined);
-		const restarted = newTikTokCoordinator({ clock: later, random: () => 0.5 });
-		restarted.restore(SCOPE, journal, restartedTikTok.send, ALREADY_PACED);
+		const restarted = await restartEngine(engine, SCOPE, later, restartedTikTok);
 		await later.advance(HOUR);
 		expect(requestsSeen(restartedTikTok)).toEqual(['add:a1', 'add:a1', 'delete:a1', 'add:a1']);
-		expect(expectWhole(restarted, SCOPE)).toMatchObject({ pending: 0, added: 2, removed: 1 });
+		expect(await expectWhole(restarted, SCOPE)).toMatchObject({ pending: 0, added: 2, removed: 1 });
 		restarted.reset();
 	});
 

@@ -1,23 +1,24 @@
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import type { BatchSyncEngine, SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { BacklogFullError } from '../../nodes/TikTokBatchSync/engine/errors';
 import type { SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { FakeTikTok, emailUsers, expectWhole, freshEngine, submitEmails } from '../harness/engine';
+import { FakeTikTok, emailUsers, expectWhole, ENGINE_KINDS, freshEngine, type EngineUnderTest, submitEmails } from '../harness/engine';
 import { FakeClock } from '../harness/clock';
 
 const SCOPE = 'wf-4:Batch Sync';
 
-describe('Batch Sync engine: backlog bound', () => {
+describe.each(ENGINE_KINDS)('Batch Sync engine (%s): backlog bound', (kind) => {
 	let clock: FakeClock;
 	let tiktok: FakeTikTok;
-	let coordinator: SyncCoordinator;
+	let coordinator: BatchSyncEngine;
 	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) =>
 		submitEmails({ tiktok, coordinator }, SCOPE, users, { settings: { maxPendingUsers: 20_000 }, ...extra });
 
-	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
+	let engine: EngineUnderTest;
+	beforeEach(() => ({ clock, tiktok, coordinator } = engine = freshEngine(kind)));
 
-	afterEach(() => coordinator.reset());
+	afterEach(() => engine.dispose());
 
 	it('turns away users beyond the bound while TikTok keeps failing, with a clear error, counting them nowhere', async () => {
 		tiktok.fail = () => new TikTokApiError({ message: 'System error', code: 50000 });
@@ -29,26 +30,26 @@ describe('Batch Sync engine: backlog bound', () => {
 		expect(result.outcomes.slice(0, 20_000).every((outcome) => outcome.status === 'pending')).toBe(true);
 		expect(result.outcomes.slice(20_000).every((outcome) => outcome.status === 'rejected')).toBe(true);
 		expect(result.outcomes[29_999].reason).toBe(result.rejection?.message);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 20_000, pending: 20_000 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 20_000, pending: 20_000 });
 
 		// Still full: a later run is turned away entirely, and nothing it brought is counted.
 		const later = await submit(emailUsers(5, 90_000));
 		expect(later.tallies.rejected).toBe(5);
-		expect(expectWhole(coordinator, SCOPE).entered).toBe(20_000);
+		expect(await (await expectWhole(coordinator, SCOPE)).entered).toBe(20_000);
 
 		// Once TikTok recovers the backlog drains and users are accepted again.
 		tiktok.fail = undefined;
 		await clock.advance(10_000);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 20_000, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 20_000, pending: 0 });
 		const again = await submit(emailUsers(5, 90_000));
 		expect(again.rejection).toBeUndefined();
-		expect(expectWhole(coordinator, SCOPE).entered).toBe(20_005);
+		expect(await (await expectWhole(coordinator, SCOPE)).entered).toBe(20_005);
 	});
 
 	it('makes a large run wait for room instead of rejecting while TikTok is draining the backlog', async () => {
 		let maxPendingSeen = 0;
-		tiktok.fail = () => {
-			maxPendingSeen = Math.max(maxPendingSeen, coordinator.report(SCOPE).pending);
+		tiktok.fail = async () => {
+			maxPendingSeen = Math.max(maxPendingSeen, (await coordinator.report(SCOPE)).pending);
 			return undefined;
 		};
 		const running = submit(emailUsers(55_000), { waitForDelivery: true });
@@ -59,7 +60,7 @@ describe('Batch Sync engine: backlog bound', () => {
 		expect(maxPendingSeen).toBeLessThanOrEqual(20_000);
 		expect(tiktok.calls.map((call) => call.request.batchData.length)).toEqual([10_000, 10_000, 10_000, 10_000, 10_000, 5_000]);
 		expect(result.tallies).toMatchObject({ entered: 55_000, synced: 55_000, rejected: 0 });
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 55_000, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 55_000, pending: 0 });
 	});
 });
 

@@ -1,34 +1,35 @@
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import type { BatchSyncEngine } from '../../nodes/TikTokBatchSync/engine';
 import type { Destination, SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, FakeTikTok, emailUsers, expectWhole, freshEngine, hexId, submitEmails } from '../harness/engine';
+import { EMAIL_DESTINATION, FakeTikTok, emailUsers, expectWhole, ENGINE_KINDS, freshEngine, type EngineUnderTest, hexId, submitEmails } from '../harness/engine';
 import { FakeClock, T0 } from '../harness/clock';
 
 const SCOPE = 'wf-1:Batch Sync';
 
-describe('Batch Sync engine: gathering and chunking', () => {
+describe.each(ENGINE_KINDS)('Batch Sync engine (%s): gathering and chunking', (kind) => {
 	let clock: FakeClock;
 	let tiktok: FakeTikTok;
-	let coordinator: SyncCoordinator;
+	let coordinator: BatchSyncEngine;
 	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) => submitEmails({ tiktok, coordinator }, SCOPE, users, extra);
 
-	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
+	let engine: EngineUnderTest;
+	beforeEach(() => ({ clock, tiktok, coordinator } = engine = freshEngine(kind)));
 
-	afterEach(() => coordinator.reset());
+	afterEach(() => engine.dispose());
 
 	it('sends nothing before the 5 s window ends and everything gathered at 5 s, timed from the first user', async () => {
 		await submit(emailUsers(2, 0));
-		expectWhole(coordinator, SCOPE);
+		await expectWhole(coordinator, SCOPE);
 		await clock.advance(3_000);
 		await submit(emailUsers(3, 100));
 		await clock.advance(1_999);
 		expect(tiktok.calls).toHaveLength(0);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 5, pending: 5, synced: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 5, pending: 5, synced: 0 });
 
 		await clock.advance(1);
 		expect(tiktok.calls).toHaveLength(1);
 		expect(tiktok.calls[0].at).toBe(T0 + 5_000);
 		expect(tiktok.calls[0].request.batchData).toHaveLength(5);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 5, pending: 0, synced: 5 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 5, pending: 0, synced: 5 });
 
 		// The next user opens a new window.
 		await submit(emailUsers(1, 200));
@@ -36,7 +37,7 @@ describe('Batch Sync engine: gathering and chunking', () => {
 		expect(tiktok.calls).toHaveLength(1);
 		await clock.advance(1);
 		expect(tiktok.calls).toHaveLength(2);
-		expectWhole(coordinator, SCOPE);
+		await expectWhole(coordinator, SCOPE);
 	});
 
 	it('sends a full chunk of 10,000 at once and keeps the remainder for the window', async () => {
@@ -44,11 +45,11 @@ describe('Batch Sync engine: gathering and chunking', () => {
 		await clock.advance(0);
 		expect(tiktok.calls).toHaveLength(1);
 		expect(tiktok.calls[0].request.batchData).toHaveLength(10_000);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 10_000, pending: 1 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 10_000, pending: 1 });
 		await clock.advance(5_000);
 		expect(tiktok.calls).toHaveLength(2);
 		expect(tiktok.calls[1].request.batchData).toHaveLength(1);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 10_001, synced: 10_001, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 10_001, synced: 10_001, pending: 0 });
 	});
 
 	it('chunks 25,000 users into 10,000 / 10,000 / 5,000 rows with {} where a user lacks an id type', async () => {
@@ -88,7 +89,7 @@ describe('Batch Sync engine: gathering and chunking', () => {
 			{ id: hexId(14, 'f'), audience_ids: ['aud-42'] },
 			{ id: '00000000000000000000000000000ABE', audience_ids: ['aud-42'] },
 		]);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 25_000, synced: 25_000 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 25_000, synced: 25_000 });
 	});
 
 	it('sends duplicate users of one buffer once, and still gives each submitted user its outcome', async () => {
@@ -105,7 +106,7 @@ describe('Batch Sync engine: gathering and chunking', () => {
 		expect(firstResult.outcomes.map((outcome) => outcome.status)).toEqual(['synced', 'synced', 'synced']);
 		expect(secondResult.outcomes.map((outcome) => outcome.status)).toEqual(['synced', 'synced']);
 		expect(firstResult.tallies).toMatchObject({ entered: 3, synced: 3 });
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 5, synced: 5, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 5, synced: 5, pending: 0 });
 
 		// Outside the window a user is sent again (at-least-once; TikTok ignores the repeat).
 		await submit([a]);
@@ -118,8 +119,8 @@ describe('Batch Sync engine: gathering and chunking', () => {
 		const result = await submit(emailUsers(3), { notSyncedReasons: ['invalid email', 'invalid email'] });
 		expect(result.tallies).toEqual({ entered: 5, notSynced: 2, synced: 0, pending: 3, errored: 0, rejected: 0, added: 0, removed: 0 });
 		await submit(emailUsers(2, 50), { destination: other });
-		coordinator.recordNotSynced(SCOPE, ['no identifier']);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({
+		await coordinator.recordNotSynced(SCOPE, ['no identifier']);
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({
 			entered: 8,
 			notSynced: 3,
 			pending: 5,
@@ -130,19 +131,19 @@ describe('Batch Sync engine: gathering and chunking', () => {
 			{ id: hexId(0), audience_ids: ['aud-1'] },
 			{ id: hexId(50), audience_ids: ['aud-2'] },
 		]);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 5, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 5, pending: 0 });
 	});
 
 	it('flush sends what is buffered without waiting for the window', async () => {
 		await submit(emailUsers(4));
 		await coordinator.flush(SCOPE);
 		expect(tiktok.calls).toHaveLength(1);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 4 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 4 });
 	});
 
 	it('refuses malformed users before accepting any', async () => {
 		await expect(submit([{ key: 'x', ids: [hexId(1), hexId(2)] }])).rejects.toThrow(TypeError);
 		await expect(submit([{ key: 'x', ids: [undefined] }])).rejects.toThrow(/no id/);
-		expect(coordinator.report(SCOPE).entered).toBe(0);
+		expect((await coordinator.report(SCOPE)).entered).toBe(0);
 	});
 });

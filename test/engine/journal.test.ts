@@ -20,7 +20,11 @@ describe('Batch Sync engine: journal', () => {
 	let coordinator: SyncCoordinator;
 	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) => submitEmails({ tiktok, coordinator }, SCOPE, users, extra);
 
-	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
+	beforeEach(() => {
+		const engine = freshEngine('in-process');
+		({ clock, tiktok } = engine);
+		coordinator = engine.coordinator as SyncCoordinator;
+	});
 
 	afterEach(() => coordinator.reset());
 
@@ -29,7 +33,7 @@ describe('Batch Sync engine: journal', () => {
 		tiktok.fail = (_request, index) => (index === 0 ? undefined : serverError());
 		await submit(emailUsers(15_000), { notSyncedReasons: ['invalid email', 'invalid email'] });
 		await clock.advance(10_000);
-		const before = expectWhole(coordinator, SCOPE);
+		const before = await expectWhole(coordinator, SCOPE);
 		expect(before).toMatchObject({ entered: 15_002, synced: 10_000, notSynced: 2, pending: 5_000 });
 		const journal = persisted(coordinator.exportJournal(SCOPE));
 		coordinator.reset();
@@ -41,12 +45,12 @@ describe('Batch Sync engine: journal', () => {
 		expect(restarted.hasRestored(SCOPE)).toBe(false);
 		expect(restarted.restore(SCOPE, journal, tiktok2.send, ALREADY_PACED)).toEqual({ restoredUsers: 5_000 });
 		expect(restarted.hasRestored(SCOPE)).toBe(true);
-		expect(expectWhole(restarted, SCOPE)).toEqual(before);
+		expect(await expectWhole(restarted, SCOPE)).toEqual(before);
 
 		await clock2.advance(0);
 		expect(tiktok2.calls).toHaveLength(1);
 		expect(tiktok2.sentIds()).toEqual(emailUsers(5_000, 10_000).map((user) => user.key));
-		expect(expectWhole(restarted, SCOPE)).toMatchObject({ entered: 15_002, synced: 15_000, pending: 0 });
+		expect(await expectWhole(restarted, SCOPE)).toMatchObject({ entered: 15_002, synced: 15_000, pending: 0 });
 
 		// Every later execution calls restore too: nothing is added twice.
 		expect(restarted.restore(SCOPE, journal, tiktok2.send, ALREADY_PACED)).toEqual({ restoredUsers: 0 });
@@ -63,7 +67,7 @@ describe('Batch Sync engine: journal', () => {
 			waitForDelivery: false,
 		});
 		await clock2.advance(5_000);
-		expect(expectWhole(restarted, SCOPE)).toMatchObject({ entered: 15_005, synced: 15_003 });
+		expect(await expectWhole(restarted, SCOPE)).toMatchObject({ entered: 15_005, synced: 15_003 });
 		restarted.reset();
 	});
 
@@ -77,7 +81,7 @@ describe('Batch Sync engine: journal', () => {
 		const healthy = new FakeTikTok(clock);
 		coordinator.restore(SCOPE, journal, healthy.send, ALREADY_PACED);
 		await coordinator.flush(SCOPE);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 300, synced: 300, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 300, synced: 300, pending: 0 });
 	});
 
 	it('ignores a journal this coordinator wrote itself (a scope first restored after its own export)', async () => {
@@ -86,7 +90,7 @@ describe('Batch Sync engine: journal', () => {
 		expect(coordinator.restore(SCOPE, ownJournal, tiktok.send, ALREADY_PACED)).toEqual({ restoredUsers: 0 });
 		await clock.advance(5_000);
 		expect(tiktok.sentIds()).toHaveLength(10);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 10, synced: 10 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 10, synced: 10 });
 	});
 
 	it('takes at most 80 bytes per pending user (one SHA-256 email), buffered or waiting for a retry', async () => {
@@ -96,7 +100,7 @@ describe('Batch Sync engine: journal', () => {
 		await submit(emailUsers(10_000, 20_000));
 		await clock.advance(5_000);
 		const journal = coordinator.exportJournal(SCOPE);
-		expect(expectWhole(coordinator, SCOPE).pending).toBe(19_999);
+		expect((await expectWhole(coordinator, SCOPE)).pending).toBe(19_999);
 		const waiting = JSON.stringify(journal).length / 19_999;
 		expect(buffered).toBeLessThanOrEqual(80);
 		expect(waiting).toBeLessThanOrEqual(80);
@@ -123,7 +127,7 @@ describe('Batch Sync engine: journal', () => {
 
 		const tiktok2 = new FakeTikTok(clock);
 		coordinator.restore(SCOPE, journal, tiktok2.send, ALREADY_PACED);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, pending: 4 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, pending: 4 });
 		await clock.advance(0);
 		expect(tiktok2.calls[0].request.batchData).toEqual([
 			[{ id: 'ab'.repeat(32), audience_ids: ['aud-1'] }, {}],
@@ -133,7 +137,7 @@ describe('Batch Sync engine: journal', () => {
 				{ id: 'not-a-hash', audience_ids: ['aud-1'] },
 			],
 		]);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, synced: 4, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, synced: 4, pending: 0 });
 	});
 
 	it('errors restored users whose horizon passed while the process was down', async () => {
@@ -146,7 +150,7 @@ describe('Batch Sync engine: journal', () => {
 		const lateTikTok = new FakeTikTok(late);
 		const restarted = newTikTokCoordinator({ clock: late });
 		restarted.restore(SCOPE, journal, lateTikTok.send, ALREADY_PACED);
-		expect(expectWhole(restarted, SCOPE)).toMatchObject({
+		expect(await expectWhole(restarted, SCOPE)).toMatchObject({
 			pending: 0,
 			errored: 5,
 			erroredReasons: { 'gave up after 13 h of retries: TikTok error 50000: System error': 5 },
@@ -155,7 +159,7 @@ describe('Batch Sync engine: journal', () => {
 		restarted.reset();
 	});
 
-	it('says clearly when static data does not hold a readable journal, once', () => {
+	it('says clearly when static data does not hold a readable journal, once', async () => {
 		expect(() => coordinator.restore(SCOPE, { format: 'something else' }, tiktok.send, ALREADY_PACED)).toThrow(
 			JournalFormatError,
 		);
@@ -163,6 +167,6 @@ describe('Batch Sync engine: journal', () => {
 			restoredUsers: 0,
 		});
 		expect(coordinator.restore('other scope', undefined, tiktok.send, ALREADY_PACED)).toEqual({ restoredUsers: 0 });
-		expectWhole(coordinator, SCOPE);
+		await expectWhole(coordinator, SCOPE);
 	});
 });

@@ -44,7 +44,7 @@ describe('Batch Sync engine: real clock and the shared 50 requests/s pacer', () 
 		// because a busy 2-core machine delays timers; the ceiling above is what must always hold).
 		expect(busiestWindow).toBeGreaterThanOrEqual(30);
 		expect(elapsed).toBeLessThan(8_000);
-		for (const scope of ['wf-5:Sync A', 'wf-6:Sync B']) expect(expectWhole(coordinator, scope).synced).toBe(60);
+		for (const scope of ['wf-5:Sync A', 'wf-6:Sync B']) expect((await expectWhole(coordinator, scope)).synced).toBe(60);
 		coordinator.reset();
 	});
 });

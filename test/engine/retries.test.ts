@@ -1,8 +1,8 @@
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import type { BatchSyncEngine } from '../../nodes/TikTokBatchSync/engine';
 import { retryDelayMs } from '../../nodes/TikTokBatchSync/engine/failurePolicy';
 import type { SubmitRequest, SyncUser } from '../../nodes/TikTokBatchSync/engine/types';
-import { EMAIL_DESTINATION, FakeTikTok, emailUsers, expectWhole, freshEngine, submitEmails } from '../harness/engine';
+import { EMAIL_DESTINATION, FakeTikTok, emailUsers, expectWhole, ENGINE_KINDS, freshEngine, type EngineUnderTest, submitEmails } from '../harness/engine';
 import { FakeClock, HOUR, T0 } from '../harness/clock';
 import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
 
@@ -21,22 +21,23 @@ const audienceGone = () =>
 /** Gaps between consecutive calls, in ms. */
 const gaps = (times: number[]) => times.slice(1).map((time, index) => time - times[index]);
 
-describe('Batch Sync engine: retries', () => {
+describe.each(ENGINE_KINDS)('Batch Sync engine (%s): retries', (kind) => {
 	let clock: FakeClock;
 	let tiktok: FakeTikTok;
-	let coordinator: SyncCoordinator;
+	let coordinator: BatchSyncEngine;
 	const submit = (users: SyncUser[], extra: Partial<SubmitRequest> = {}) => submitEmails({ tiktok, coordinator }, SCOPE, users, extra);
 
-	beforeEach(() => ({ clock, tiktok, coordinator } = freshEngine()));
+	let engine: EngineUnderTest;
+	beforeEach(() => ({ clock, tiktok, coordinator } = engine = freshEngine(kind)));
 
-	afterEach(() => coordinator.reset());
+	afterEach(() => engine.dispose());
 
 	it('backs off 5 s, 10 s, 20 s … capped at 15 min after retryable errors, then delivers', async () => {
 		tiktok.fail = (_request, index) => (index < 11 ? serverError() : undefined);
 		await submit(emailUsers(3));
 		for (let step = 0; step < 80; step++) {
 			await clock.advance(MINUTE);
-			expectWhole(coordinator, SCOPE);
+			await expectWhole(coordinator, SCOPE);
 		}
 		expect(gaps(tiktok.callTimes)).toEqual([
 			5 * SECOND,
@@ -52,7 +53,7 @@ describe('Batch Sync engine: retries', () => {
 			15 * MINUTE,
 		]);
 		expect(tiktok.calls[0].at).toBe(T0 + 5 * SECOND);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 3, pending: 0, errored: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 3, pending: 0, errored: 0 });
 	});
 
 	it('waits longer after a rate-limit error (60 s, 120 s, 240 s …) and holds other requests meanwhile', async () => {
@@ -71,7 +72,7 @@ describe('Batch Sync engine: retries', () => {
 		await clock.advance(59 * SECOND);
 		expect(tiktok.calls).toHaveLength(1);
 		await clock.advance(10 * MINUTE);
-		expectWhole(coordinator, SCOPE);
+		await expectWhole(coordinator, SCOPE);
 
 		const firstBatchTimes = tiktok.calls
 			.filter((call) => JSON.stringify(call.request).includes(firstUserId))
@@ -79,7 +80,7 @@ describe('Batch Sync engine: retries', () => {
 		expect(gaps(firstBatchTimes)).toEqual([60 * SECOND, 120 * SECOND, 240 * SECOND]);
 		const secondBatch = tiktok.calls.filter((call) => !JSON.stringify(call.request).includes(firstUserId));
 		expect(secondBatch.map((call) => call.at)).toEqual([T0 + 65 * SECOND]);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 3, synced: 3, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 3, synced: 3, pending: 0 });
 	});
 
 	it('a run waiting for delivery returns at once, pending, when its full request is queued during a rate-limit pause', async () => {
@@ -95,7 +96,7 @@ describe('Batch Sync engine: retries', () => {
 		expect(settled).toBe(true);
 		expect((await run).tallies).toMatchObject({ entered: 3, pending: 3 });
 		await clock.advance(10 * MINUTE);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, synced: 4, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 4, synced: 4, pending: 0 });
 	});
 
 	it('spreads delays by ±20 % jitter around the nominal schedule', () => {
@@ -109,12 +110,12 @@ describe('Batch Sync engine: retries', () => {
 		tiktok.fail = () => serverError();
 		await submit(emailUsers(4));
 		await clock.advanceTo(T0 + 13 * HOUR - 1);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 4, errored: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 4, errored: 0 });
 		const callsBeforeHorizon = tiktok.calls.length;
 		expect(callsBeforeHorizon).toBeGreaterThan(50);
 
 		await clock.advance(1);
-		const counters = expectWhole(coordinator, SCOPE);
+		const counters = await expectWhole(coordinator, SCOPE);
 		expect(counters).toMatchObject({ pending: 0, errored: 4 });
 		expect(counters.erroredReasons).toEqual({
 			'gave up after 13 h of retries: TikTok error 50000: System error': 4,
@@ -130,9 +131,9 @@ describe('Batch Sync engine: retries', () => {
 		await clock.advance(2 * SECOND);
 		await submit(emailUsers(1, 5), { settings });
 		await clock.advanceTo(T0 + 2 * SECOND + 30 * MINUTE - 1);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 2, errored: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 2, errored: 0 });
 		await clock.advance(1);
-		expect(expectWhole(coordinator, SCOPE).erroredReasons).toEqual({
+		expect(await (await expectWhole(coordinator, SCOPE)).erroredReasons).toEqual({
 			'gave up after 30 min of retries: TikTok error 50000: System error': 2,
 		});
 	});
@@ -146,7 +147,7 @@ describe('Batch Sync engine: retries', () => {
 			new Array(3).fill({ status: 'errored', reason: 'TikTok error 40002: Audience does not exist' }),
 		);
 		expect(tallies).toMatchObject({ entered: 3, errored: 3 });
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({
 			errored: 3,
 			pending: 0,
 			erroredReasons: { 'TikTok error 40002: Audience does not exist': 3 },
@@ -172,7 +173,7 @@ describe('Batch Sync engine: retries', () => {
 		expect(new Set(outcomes.map((outcome) => outcome.status))).toEqual(new Set(['pending']));
 		expect(outcomes[0].reason).toBe('will retry: TikTok error 40105: Access token expired');
 		await clock.advance(5 * HOUR);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 3_000, errored: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 3_000, errored: 0 });
 		expect(expired.calls.length).toBeGreaterThan(3 * 20);
 		const expiredCalls = expired.calls.length;
 
@@ -184,7 +185,7 @@ describe('Batch Sync engine: retries', () => {
 		expect(tiktok.calls).toHaveLength(3);
 		expect(new Set(tiktok.sentIds())).toEqual(new Set(emailUsers(3_000).map((user) => user.key)));
 		await clock.advance(5 * SECOND);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 3_001, synced: 3_001, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ entered: 3_001, synced: 3_001, pending: 0 });
 	});
 
 	it('flush with a reconnected send delivers users parked after a reauthorize error before it resolves', async () => {
@@ -192,10 +193,10 @@ describe('Batch Sync engine: retries', () => {
 		revoked.fail = () => tokenExpired();
 		await submit(emailUsers(2_500), { send: revoked.send, settings: { usersPerRequest: 1_000 } });
 		await clock.advance(5 * SECOND);
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 2_500 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 2_500 });
 
 		await coordinator.flush(SCOPE, { send: tiktok.send });
-		expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 2_500, pending: 0 });
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 2_500, pending: 0 });
 		expect(tiktok.sentIds()).toHaveLength(2_500);
 	});
 
@@ -209,7 +210,7 @@ describe('Batch Sync engine: retries', () => {
 			await clock.advance(5 * SECOND);
 			expect((await result).outcomes[0]).toEqual({ status: 'pending', reason: 'will retry: Error: socket hang up' });
 			await clock.advance(5 * SECOND);
-			expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 2 });
+			expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 2 });
 
 			let calls = 0;
 			const throwsSynchronously = (() => {
@@ -220,7 +221,7 @@ describe('Batch Sync engine: retries', () => {
 			await submit(emailUsers(2, 10), { send: throwsSynchronously });
 			await clock.advance(10 * SECOND);
 			expect(calls).toBe(2);
-			expect(expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 4, pending: 0 });
+			expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ synced: 4, pending: 0 });
 			await new Promise((resolve) => setImmediate(resolve));
 			expect(unhandled).toEqual([]);
 		} finally {

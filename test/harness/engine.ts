@@ -1,7 +1,13 @@
 import { buildMappingRequest, type MappingBatch } from '../../nodes/shared/transport/mapping';
 import type { MappingRequest } from '../../nodes/shared/transport/types';
+import { randomUUID } from 'node:crypto';
+
+import Redis from 'ioredis';
+
 import {
+	RedisSyncCoordinator,
 	SendFailure,
+	type BatchSyncEngine,
 	type Clock,
 	type Destination,
 	type SubmitRequest,
@@ -9,7 +15,9 @@ import {
 	type SyncUser,
 } from '../../nodes/TikTokBatchSync/engine';
 import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
-import { ALREADY_PACED, classifyForEngine } from '../../nodes/TikTokBatchSync/sender';
+import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
+import { MAX_USERS_PER_REQUEST } from '../../nodes/shared/transport/types';
+import { classifyForEngine } from '../../nodes/TikTokBatchSync/sender';
 import { FakeClock } from './clock';
 
 export interface RecordedCall {
@@ -20,6 +28,7 @@ export interface RecordedCall {
 /** A fake TikTok: records each request; `fail` decides per call whether (and how) it fails. */
 export class FakeTikTok {
 	readonly calls: RecordedCall[] = [];
+	/** May be async (e.g. to read the engine's counters while a request is in flight). */
 	fail: ((request: MappingRequest, callIndex: number) => unknown) | undefined;
 
 	constructor(private readonly clock: Clock) {}
@@ -29,7 +38,7 @@ export class FakeTikTok {
 		const request = buildMappingRequest(batch);
 		const index = this.calls.length;
 		this.calls.push({ at: this.clock.now(), request });
-		const failure = this.fail?.(request, index);
+		const failure = await this.fail?.(request, index);
 		if (failure !== undefined) throw new SendFailure(classifyForEngine(failure));
 	};
 
@@ -67,8 +76,8 @@ export function emailUsers(count: number, from = 0, salt = 'a'): SyncUser[] {
 }
 
 /** The counters' invariant, plus no negative bucket. Returns the counters for further checks. */
-export function expectWhole(coordinator: SyncCoordinator, scope: string) {
-	const counters = coordinator.report(scope);
+export async function expectWhole(coordinator: BatchSyncEngine, scope: string) {
+	const counters = await coordinator.report(scope);
 	expect(counters.entered).toBe(counters.synced + counters.notSynced + counters.pending + counters.errored);
 	for (const value of [counters.synced, counters.notSynced, counters.pending, counters.errored]) {
 		expect(value).toBeGreaterThanOrEqual(0);
@@ -76,15 +85,104 @@ export function expectWhole(coordinator: SyncCoordinator, scope: string) {
 	return counters;
 }
 
-/** A fresh fake clock, fake TikTok and coordinator (deterministic jitter), as each engine test starts with. */
-export function freshEngine(): { clock: FakeClock; tiktok: FakeTikTok; coordinator: SyncCoordinator } {
+export type EngineKind = 'in-process' | 'redis';
+/** The behavioural suites run against both engines; the Redis one against the real Redis on 127.0.0.1:6379. */
+export const ENGINE_KINDS: EngineKind[] = ['in-process', 'redis'];
+export const TEST_REDIS = { host: '127.0.0.1', port: Number(process.env.TEST_REDIS_PORT ?? 6379) };
+
+export interface EngineUnderTest {
+	kind: EngineKind;
+	clock: FakeClock;
+	tiktok: FakeTikTok;
+	coordinator: BatchSyncEngine;
+	/** Stops the engine; for Redis also deletes every key of its (unique) prefix and closes the client. */
+	dispose(): Promise<void>;
+}
+
+/** Every key under `prefix:` (SCAN, never KEYS), for clean-up and key checks. */
+export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
+	const keys: string[] = [];
+	let cursor = '0';
+	do {
+		const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+		cursor = next;
+		keys.push(...batch);
+	} while (cursor !== '0');
+	return keys;
+}
+
+export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<void> {
+	const keys = await keysUnder(redis, prefix);
+	for (let start = 0; start < keys.length; start += 500) await redis.unlink(...keys.slice(start, start + 500));
+}
+
+/** A fresh fake clock, fake TikTok and engine (deterministic jitter), as each engine test starts with. */
+export function freshEngine(kind: EngineKind = 'in-process', options: { maxRequestsInFlight?: number } = {}): EngineUnderTest {
 	const clock = new FakeClock();
-	return { clock, tiktok: new FakeTikTok(clock), coordinator: newTikTokCoordinator({ clock, random: () => 0.5 }) };
+	const tiktok = new FakeTikTok(clock);
+	if (kind === 'in-process') {
+		const coordinator = newTikTokCoordinator({ clock, random: () => 0.5, ...options });
+		return { kind, clock, tiktok, coordinator, dispose: async () => coordinator.reset() };
+	}
+	const redis = new Redis({ ...TEST_REDIS, maxRetriesPerRequest: 1 });
+	const keyPrefix = `tts-test-${randomUUID().slice(0, 8)}`;
+	const coordinator = new RedisSyncCoordinator({
+		redis,
+		keyPrefix,
+		requestCapacity: MAX_USERS_PER_REQUEST,
+		clock,
+		random: () => 0.5,
+		// Only the fake clock's timers: a test covers 13 h without polling through them.
+		pollMs: 0,
+		...options,
+	});
+	clock.idle = () => Promise.race([coordinator.whenIdle(), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 500))]);
+	return {
+		kind,
+		clock,
+		tiktok,
+		coordinator,
+		dispose: async () => {
+			coordinator.reset();
+			await coordinator.whenIdle();
+			await deleteKeysUnder(redis, keyPrefix);
+			await redis.quit();
+		},
+	};
+}
+
+/**
+ * A new process taking over the scope, its clock at `clock`: in-process through the journal the old one wrote; on
+ * Redis by sharing its keys (the new coordinator learns the scope from a flush, as a Flush & Report would start it).
+ * The old engine stops. Returns the new engine (dispose it with the old one's dispose, which cleans Redis).
+ */
+export async function restartEngine(engine: EngineUnderTest, scope: string, clock: FakeClock, tiktok: FakeTikTok): Promise<BatchSyncEngine> {
+	if (engine.kind === 'in-process') {
+		const old = engine.coordinator as SyncCoordinator;
+		const journal = JSON.parse(JSON.stringify(old.exportJournal(scope)));
+		old.reset();
+		const restarted = newTikTokCoordinator({ clock, random: () => 0.5 });
+		restarted.restore(scope, journal, tiktok.send, ALREADY_PACED);
+		return restarted;
+	}
+	const old = engine.coordinator as RedisSyncCoordinator;
+	old.reset();
+	const restarted = new RedisSyncCoordinator({
+		redis: old.client,
+		keyPrefix: old.prefix,
+		requestCapacity: MAX_USERS_PER_REQUEST,
+		clock,
+		random: () => 0.5,
+		pollMs: 0,
+	});
+	clock.idle = () => Promise.race([restarted.whenIdle(), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 500))]);
+	await restarted.flush(scope, { send: tiktok.send, pacer: ALREADY_PACED });
+	return restarted;
 }
 
 /** Submit email users to `scope` through the fake TikTok, without waiting for delivery unless `extra` says so. */
 export function submitEmails(
-	engine: { tiktok: FakeTikTok; coordinator: SyncCoordinator },
+	engine: { tiktok: FakeTikTok; coordinator: BatchSyncEngine },
 	scope: string,
 	users: SyncUser[],
 	extra: Partial<SubmitRequest> = {},

@@ -41,3 +41,15 @@ export class SendFailure extends Error {
 		return error instanceof SendFailure || ((error as { name?: string } | null)?.name === 'SendFailure' && 'info' in (error as object));
 	}
 }
+
+/** The shared state (Redis, in queue mode) could not be reached: the users were not accepted, nothing was counted. */
+export class StateUnavailableError extends Error {
+	constructor(
+		message: string,
+		readonly rejectedUsers: number,
+		readonly cause?: unknown,
+	) {
+		super(message);
+		this.name = 'StateUnavailableError';
+	}
+}

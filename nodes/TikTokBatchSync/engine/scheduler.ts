@@ -8,6 +8,7 @@ import { decideAfterFailure, failureInfoOf, horizonReason, isPastHorizon } from 
 import { decodeJournalChunks, encodeJournal, parseJournal, type Journal } from './journal';
 import { defaultSyncSettings, resolveSettings, type SyncSettings } from './settings';
 import { carrierOf, runResult, type PlacedUsers } from './runResult';
+import type { BatchSyncEngine } from './engine';
 import { MemoryScopeState } from './state';
 import type { RequestPacer, SendMapping, SubmitRequest, SubmitResult } from './types';
 import { checkDestination, checkUsers } from './validation';
@@ -34,7 +35,8 @@ export interface RestoreSummary {
  * destination, sends full requests at the app's pace, acts on failures as the failure policy decides, and
  * exports/restores the scope's journal. What it keeps per scope is in state.ts.
  */
-export class SyncCoordinator {
+export class SyncCoordinator implements BatchSyncEngine {
+	readonly kind = 'in-process';
 	private readonly clock: Clock;
 	private readonly random: () => number;
 	private readonly maxInFlight: number;

@@ -1,6 +1,6 @@
 import type { MappingBatch, MappingTarget } from '../../shared/transport/mapping';
 import type { MappingAction } from '../../shared/transport/types';
-import type { BacklogFullError } from './errors';
+import type { BacklogFullError, StateUnavailableError } from './errors';
 import type { SyncSettings } from './settings';
 
 /*
@@ -86,6 +86,6 @@ export interface SubmitResult {
 	/** Per user, the action of the request carrying it: its own, or a later one for the same user in its window. */
 	actions: Array<MappingAction | undefined>;
 	tallies: RunTallies;
-	/** Set when some users were turned away because the backlog is full (their outcome is 'rejected'). */
-	rejection?: BacklogFullError;
+	/** Set when some users were turned away (their outcome is 'rejected'): the backlog is full, or Redis is unreachable. */
+	rejection?: BacklogFullError | StateUnavailableError;
 }
