@@ -37,6 +37,7 @@ describe(`queue mode (n8n ${selectedMajor()}): main + 2 workers + Redis + Postgr
 		const t = q.timings;
 		process.stderr.write(
 			`[queue] topology up in ${seconds(t.total)}: database ${seconds(t.database)}, redis ${seconds(t.redis - t.database)}, ` +
+				`package install ${seconds(t['install-main'] - (t.tiktok ?? t.redis))} + ${seconds(t['install-workers'] - t.owner)} (main, workers), ` +
 				`main ready ${seconds(q.main.lastStartupMs)}, workers ready ${q.workers.map((w) => seconds(w.lastStartupMs)).join(' + ')} ` +
 				`(db ${q.dbName}, redis :${q.redis.port}, bull prefix ${q.bullPrefix}, package prefix ${q.packagePrefix})\n`,
 		);
