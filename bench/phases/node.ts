@@ -173,7 +173,7 @@ export async function runNode(urls: ServerUrls, args: NodeArgs): Promise<NodeRes
 	const serverAfter = await serverCpu(urls);
 	const stats = await serverStats(urls);
 	const users = args.executions * args.usersPerExecution;
-	const counters = getCoordinator().report('wf-bench:TikTok Batch Sync');
+	const counters = await getCoordinator().report('wf-bench:TikTok Batch Sync');
 	getCoordinator().reset();
 	rmSync(folder, { recursive: true, force: true });
 	durations.sort((a, b) => a - b);

@@ -1,24 +1,78 @@
+import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+
 import { processWide, replaceProcessWide } from '../shared/processWide';
 import { MAX_USERS_PER_REQUEST } from '../shared/transport/types';
-import { SyncCoordinator, type CoordinatorOptions } from './engine';
+import { RedisSyncCoordinator, SyncCoordinator, type CoordinatorOptions, type RedisClient } from './engine';
+import { describeMode, openRedis, selectSyncMode, type SyncMode } from './redisMode';
 
-const COORDINATOR = 'batch-sync-coordinator.v1';
+const ENGINE = 'batch-sync-engine.v2';
+/** How long a request claimed by one n8n process is its own before another may send it (ms; renewed while sending). */
+export const LEASE_SETTING = 'N8N_TIKTOK_SYNC_LEASE_MS';
+
+/** Either engine (both are BatchSyncEngines; `kind` tells them apart). */
+export type Engine = SyncCoordinator | RedisSyncCoordinator;
+
+/** The engine this process uses, how it was chosen, and (in Redis mode) its client. */
+export interface EngineContext {
+	engine: Engine;
+	mode: SyncMode;
+	redis?: RedisClient;
+}
 
 /** A coordinator sized for TikTok's requests (10,000 users each). */
 export function newTikTokCoordinator(options: Omit<CoordinatorOptions, 'requestCapacity'> = {}): SyncCoordinator {
 	return new SyncCoordinator({ ...options, requestCapacity: MAX_USERS_PER_REQUEST });
 }
 
-/** The coordinator every Batch Sync node of this n8n process shares (one per process, whatever copies n8n loads). */
-export function getCoordinator(): SyncCoordinator {
-	return processWide(COORDINATOR, () => newTikTokCoordinator());
+function leaseMs(env: NodeJS.ProcessEnv): number | undefined {
+	const value = Number(env[LEASE_SETTING]);
+	return Number.isFinite(value) && value >= 1_000 ? value : undefined;
 }
 
 /**
- * Tests only: make `coordinator` the process-wide one (e.g. one built with a fake clock, so a node run can cover a
- * 13 h retry horizon in milliseconds). `undefined` clears it; the next getCoordinator() makes a fresh real one.
- * Returns the coordinator it replaced. Never called by the nodes.
+ * The engine every Batch Sync node of this n8n process shares, chosen once (redisMode.ts decides: in queue mode
+ * Redis, else in-process) and said in one line through `log` at first use. A setting that cannot be used throws
+ * (every time, until it is fixed): no silent fallback to per-process pacing.
  */
-export function setCoordinatorForTests(coordinator: SyncCoordinator | undefined): SyncCoordinator | undefined {
-	return replaceProcessWide(COORDINATOR, coordinator);
+export function getEngineContext(log?: (line: string) => void): EngineContext {
+	return processWide(ENGINE, () => {
+		const mode = selectSyncMode();
+		(log ?? console.log)(describeMode(mode));
+		if (mode.kind === 'in-process') return { engine: newTikTokCoordinator(), mode };
+		const redis = openRedis(mode.target);
+		const engine = new RedisSyncCoordinator({
+			redis,
+			keyPrefix: mode.target.keyPrefix,
+			requestCapacity: MAX_USERS_PER_REQUEST,
+			leaseMs: leaseMs(process.env),
+		});
+		return { engine, mode, redis };
+	});
+}
+
+/** The engine context for a node run: chosen mode logged through n8n's logger; an unusable setting is a node error. */
+export function engineContextFor(context: IExecuteFunctions): EngineContext {
+	try {
+		return getEngineContext((line) => context.logger.info(line));
+	} catch (error) {
+		throw new NodeOperationError(context.getNode(), (error as Error).message, {
+			description: 'Fix the setting in the environment of every n8n process (main, webhook processors and workers), then restart them.',
+		});
+	}
+}
+
+/** The process-wide engine (see getEngineContext). */
+export function getCoordinator(): Engine {
+	return getEngineContext().engine;
+}
+
+/**
+ * Tests only: make `engine` the process-wide one (e.g. one built with a fake clock, so a node run can cover a 13 h
+ * retry horizon in milliseconds), with `mode` (default: in-process). `undefined` clears it; the next use chooses
+ * again. Returns the engine it replaced. Never called by the nodes.
+ */
+export function setCoordinatorForTests(engine: Engine | undefined, context: Partial<EngineContext> = {}): Engine | undefined {
+	const mode: SyncMode = context.mode ?? { kind: 'in-process', why: 'set by a test' };
+	const previous = replaceProcessWide<EngineContext>(ENGINE, engine ? { engine, mode, redis: context.redis } : undefined);
+	return previous?.engine;
 }

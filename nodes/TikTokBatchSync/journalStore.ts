@@ -1,7 +1,7 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
 import { processWide } from '../shared/processWide';
-import { parseJournal, type Counters, type SyncCoordinator, type SyncSettings } from './engine';
+import { parseJournal, type Counters, type RedisSyncCoordinator, type SyncCoordinator, type SyncSettings } from './engine';
 import type { Sender } from './sender';
 
 /**
@@ -99,7 +99,7 @@ export function resetJournalMemory(): void {
  * own scope and never read or write it: n8n does not save their static data), restore each node's scope once per
  * process, remember which nodes are live here, and write every live node's journal back at the end.
  */
-export class JournalSession {
+export class JournalSession implements ScopeBook {
 	readonly workflow: string;
 	readonly manual: boolean;
 	private readonly workflowId: string | undefined;
@@ -180,4 +180,115 @@ export class JournalSession {
 	save(): void {
 		if (!this.manual) writeJournals(this.staticData, this.workflow, this.coordinator);
 	}
+}
+
+/**
+ * What both operations ask of the place that keeps a workflow's Batch Sync nodes between executions: the static-data
+ * journal (JournalSession, regular mode) or Redis (SharedScopeBook, queue mode).
+ */
+export interface ScopeBook {
+	readonly workflow: string;
+	readonly manual: boolean;
+	scopeOf(nodeName: string): string;
+	nodeNames(): Set<string> | Promise<Set<string>>;
+	profileOf(nodeName: string): ProfileView | Promise<ProfileView>;
+	setProfile(nodeName: string, profile: ScopeProfile): void | Promise<void>;
+	restore(nodeName: string, sender: Pick<Sender, 'send' | 'pacer'>, settings?: SyncSettings): (string | undefined) | Promise<string | undefined>;
+	activeWorkflowCounters(): Record<string, Counters> | Promise<Record<string, Counters>>;
+	save(): void;
+}
+
+export interface ProfileView {
+	live?: ScopeProfile;
+	saved?: Omit<ScopeProfile, 'appKey'>;
+}
+
+/**
+ * Queue mode: the engine's state is in Redis, so is the list of the workflow's Batch Sync nodes and what each last
+ * ran with; any process finds them. A static-data journal still there (written in regular mode, or by n8n 1.x, which
+ * still loads static data on workers) is moved into Redis once and removed from static data.
+ */
+export class SharedScopeBook implements ScopeBook {
+	readonly workflow: string;
+	readonly manual: boolean;
+	private readonly workflowId: string | undefined;
+	private readonly staticData: IDataObject;
+	private readonly journals: Record<string, unknown>;
+	private staticDataChanged = false;
+
+	constructor(
+		context: IExecuteFunctions,
+		private readonly engine: RedisSyncCoordinator,
+	) {
+		this.manual = context.getMode() === 'manual';
+		this.workflowId = context.getWorkflow().id;
+		this.workflow = workflowKey(context.getWorkflow().id, context.getMode());
+		this.staticData = context.getWorkflowStaticData('global');
+		this.journals = this.manual ? {} : readJournals(this.staticData);
+	}
+
+	scopeOf(nodeName: string): string {
+		return scopeName(this.workflow, nodeName);
+	}
+
+	async nodeNames(): Promise<Set<string>> {
+		const known = await this.engine.members(this.workflow);
+		return new Set([...Object.keys(known), ...Object.keys(this.journals), ...liveNodeNames(this.workflow)]);
+	}
+
+	async profileOf(nodeName: string): Promise<ProfileView> {
+		const known = await this.engine.members(this.workflow);
+		let saved: Omit<ScopeProfile, 'appKey'> | undefined;
+		try {
+			saved = known[nodeName] ? (JSON.parse(known[nodeName]) as Omit<ScopeProfile, 'appKey'>) : undefined;
+		} catch {
+			saved = undefined;
+		}
+		return { live: scopeProfiles().get(this.scopeOf(nodeName)), saved: saved ?? readSavedProfiles(this.staticData)[nodeName] };
+	}
+
+	async setProfile(nodeName: string, profile: ScopeProfile): Promise<void> {
+		scopeProfiles().set(this.scopeOf(nodeName), profile);
+		const { appKey: _appKey, ...saved } = profile;
+		await this.engine.remember(this.workflow, nodeName, JSON.stringify(saved));
+	}
+
+	async restore(nodeName: string, sender: Pick<Sender, 'send' | 'pacer'>, settings?: SyncSettings): Promise<string | undefined> {
+		liveNodeNames(this.workflow).add(nodeName);
+		const journal = this.journals[nodeName];
+		if (journal === undefined) return undefined;
+		let problem: string | undefined;
+		try {
+			await this.engine.importJournal(this.scopeOf(nodeName), journal, sender.send, sender.pacer, settings);
+		} catch (error) {
+			problem = (error as Error).message;
+		}
+		// Moved (or unreadable): it must not be imported again, nor outlive the move in static data.
+		delete this.journals[nodeName];
+		const stored = this.staticData[STATIC_DATA_KEY] as StoredJournals | undefined;
+		if (stored?.nodes) {
+			delete stored.nodes[nodeName];
+			this.staticDataChanged = true;
+		}
+		return problem;
+	}
+
+	async activeWorkflowCounters(): Promise<Record<string, Counters>> {
+		const production = workflowKey(this.workflowId, 'production');
+		const counters: Record<string, Counters> = {};
+		for (const nodeName of Object.keys(await this.engine.members(production))) {
+			counters[nodeName] = await this.engine.report(scopeName(production, nodeName));
+		}
+		return counters;
+	}
+
+	/** Static data changes only when a journal was moved into Redis. */
+	save(): void {
+		if (this.staticDataChanged) this.staticData[STATIC_DATA_KEY] = { ...(this.staticData[STATIC_DATA_KEY] as object) } as IDataObject;
+	}
+}
+
+/** The book of this execution's workflow, where the engine keeps it. */
+export function bookFor(context: IExecuteFunctions, engine: SyncCoordinator | RedisSyncCoordinator): ScopeBook {
+	return engine.kind === 'redis' ? new SharedScopeBook(context, engine) : new JournalSession(context, engine);
 }

@@ -20,6 +20,11 @@ export interface SyncRunMetrics extends CounterFields {
 	proceeded: number;
 	rejected: number;
 	totals: CounterFields;
+	/** Where the engine keeps its state: this n8n process, or Redis (queue mode: shared by every process). */
+	engine: 'in-process' | 'redis';
+	/** Whether this run waited for its users to be sent; when not, `pending` holds them and `note` says why. */
+	waitedForDelivery: boolean;
+	note?: string;
 }
 
 /** Flush & Report: the totals of every Batch Sync node of the workflow, and each node's own. */
@@ -57,8 +62,14 @@ export function syncRunMetrics(args: {
 	notSyncedReasons: Record<string, number>;
 	erroredReasons: Record<string, number>;
 	totals: Counters;
+	engine: 'in-process' | 'redis';
+	waitedForDelivery: boolean;
 }): SyncRunMetrics {
 	const { tallies } = args;
+	const note =
+		!args.waitedForDelivery && args.engine === 'redis' && tallies.pending > 0
+			? 'Queue mode: this run returned at once (Wait for Delivery: Auto) so it holds no worker slot; its users are pending and are sent within the window. Flush & Report (or the totals of a later run) shows their outcome.'
+			: undefined;
 	return {
 		operation: 'sync',
 		action: args.action,
@@ -76,6 +87,9 @@ export function syncRunMetrics(args: {
 		added: tallies.added,
 		removed: tallies.removed,
 		totals: counterFields(args.totals),
+		engine: args.engine,
+		waitedForDelivery: args.waitedForDelivery,
+		...(note ? { note } : {}),
 	};
 }
 

@@ -72,11 +72,19 @@ const NUMBER_OPTIONS = {
 
 type NumberOptionName = keyof typeof NUMBER_OPTIONS;
 
+/** Wait for Delivery: 'auto' waits in regular n8n and returns at once in queue mode (a waiting run holds a worker slot). */
+export type WaitChoice = 'auto' | 'wait' | 'return';
+
 const WAIT_FOR_DELIVERY = {
 	displayName: 'Wait for Delivery',
-	default: true,
+	default: 'auto' as WaitChoice,
 	description:
-		'Whether the execution waits until its users are sent (or scheduled for retry). Off: it returns at once and the users are reported pending.',
+		'Whether the execution waits until its users are sent (or scheduled for retry). Auto waits in regular n8n; in queue mode it returns at once with the users pending, so executions do not hold worker slots.',
+	options: [
+		{ name: 'Auto', value: 'auto', description: 'Wait in regular n8n; return at once in queue mode' },
+		{ name: 'Wait', value: 'wait', description: 'Wait until the users are sent or scheduled for retry' },
+		{ name: 'Return at Once', value: 'return', description: 'Return at once; the users are reported pending' },
+	],
 };
 
 /** The Sync Users options as editor fields. */
@@ -95,7 +103,7 @@ export function syncOptionProperties(): INodeProperties[] {
 			description: option.description,
 		}),
 	);
-	const wait: INodeProperties = { name: 'waitForDelivery', type: 'boolean', ...WAIT_FOR_DELIVERY };
+	const wait: INodeProperties = { name: 'waitForDelivery', type: 'options', ...WAIT_FOR_DELIVERY };
 	return [...numbers, wait];
 }
 
@@ -111,14 +119,18 @@ const optionsSchema = z
 		retryHorizonHours: numberSchema(NUMBER_OPTIONS.retryHorizonHours),
 		usersPerRequest: numberSchema(NUMBER_OPTIONS.usersPerRequest),
 		windowSeconds: numberSchema(NUMBER_OPTIONS.windowSeconds),
-		waitForDelivery: z.boolean().default(WAIT_FOR_DELIVERY.default),
+		// Workflows saved before Auto hold a boolean: on = wait, off = return.
+		waitForDelivery: z
+			.union([z.boolean(), z.enum(['auto', 'wait', 'return'])])
+			.default(WAIT_FOR_DELIVERY.default)
+			.transform((value): WaitChoice => (value === true ? 'wait' : value === false ? 'return' : value)),
 	})
 	.passthrough();
 
 export interface SyncOptions {
 	settings: SyncSettings;
 	requestsPerSecond: number;
-	waitForDelivery: boolean;
+	waitForDelivery: WaitChoice;
 }
 
 /** The node's options, checked: a value out of range (often from an expression) is an error, not a silent clamp. */

@@ -2,36 +2,39 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { getConnection } from '../../shared/connection';
 import { appKeyFor, type TikTokConnection } from '../../shared/transport/client';
-import { getCoordinator } from '../coordinator';
+import { engineContextFor } from '../coordinator';
 import type { Counters } from '../engine';
-import { JournalSession } from '../journalStore';
+import { bookFor } from '../journalStore';
 import { flushMetrics, metricsItem } from '../metrics';
-import { senderFor } from '../sender';
+import { senderFor, sharedBudgetOf } from '../sender';
 
 /**
  * Flush & Report: restore every Batch Sync journal of this workflow (after a restart, even when no user arrives),
- * send what is buffered, retry what is due, save the journal and report the totals.
+ * send what is buffered, retry what is due, save the journal and report the totals. In queue mode the workflow's
+ * nodes, their users and their counters are read from Redis: this worker flushes what any process took in.
  */
 export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-	const coordinator = getCoordinator();
-	const journal = new JournalSession(this, coordinator);
+	const engineContext = engineContextFor(this);
+	const coordinator = engineContext.engine;
+	const journal = bookFor(this, coordinator);
 	const restoreProblems: string[] = [];
 	// Read once, and only when some node has users to restore or flush.
 	let connection: TikTokConnection | undefined;
 
 	const perNode: Record<string, Counters> = {};
-	for (const nodeName of journal.nodeNames()) {
+	for (const nodeName of await journal.nodeNames()) {
 		const scope = journal.scopeOf(nodeName);
 		// A Sync Users node that ran in this process keeps its own settings and, unless this node's credential is
 		// of the same TikTok app (e.g. reconnected), its own credential; a restart's first flush uses what was saved.
-		const { live, saved } = journal.profileOf(nodeName);
+		const { live, saved } = await journal.profileOf(nodeName);
 		connection ??= await getConnection(this);
-		const sender = senderFor(connection, scope, live?.requestsPerSecond ?? saved?.requestsPerSecond);
-		const problem = journal.restore(nodeName, sender, live?.settings ?? saved?.settings);
+		const sender = senderFor(connection, scope, live?.requestsPerSecond ?? saved?.requestsPerSecond, sharedBudgetOf(engineContext));
+		const problem = await journal.restore(nodeName, sender, live?.settings ?? saved?.settings);
 		if (problem) restoreProblems.push(`${nodeName}: ${problem}`);
 		const sameApp = !live || live.appKey === appKeyFor(sender.connection);
-		await coordinator.flush(scope, sameApp ? { send: sender.send, pacer: sender.pacer } : {});
-		perNode[nodeName] = coordinator.report(scope);
+		const settings = live?.settings ?? saved?.settings;
+		await coordinator.flush(scope, sameApp ? { send: sender.send, pacer: sender.pacer, settings } : { settings });
+		perNode[nodeName] = await coordinator.report(scope);
 	}
 	journal.save();
 	if (restoreProblems.length) {
@@ -39,7 +42,7 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 	}
 	let activeWorkflow: Record<string, Counters> | undefined;
 	if (journal.manual) {
-		activeWorkflow = journal.activeWorkflowCounters();
+		activeWorkflow = await journal.activeWorkflowCounters();
 		this.addExecutionHints({
 			message:
 				'Manual runs count their users apart from the active (published) workflow: the totals above are this manual session’s; activeWorkflow holds the active workflow’s, read-only.',

@@ -7,32 +7,37 @@ import { toNodeError } from '../../shared/errors';
 import { idTypeFor } from '../../shared/identifiers/fields';
 import { dedupeKey, hashUser } from '../../shared/identifiers/hash';
 import { appKeyFor } from '../../shared/transport/client';
-import { getCoordinator } from '../coordinator';
-import { tallyReasons, type SyncUser } from '../engine';
-import { JournalSession } from '../journalStore';
+import { engineContextFor } from '../coordinator';
+import { StateUnavailableError, tallyReasons, type SyncUser } from '../engine';
+import { bookFor } from '../journalStore';
 import { metricsItem, syncRunMetrics } from '../metrics';
 import { readSyncOptions } from '../options';
-import { senderFor } from '../sender';
+import { lastConnectionError, unreachableMessage } from '../redisMode';
+import { senderFor, sharedBudgetOf } from '../sender';
 
 /**
- * Sync Users: hash this run's users, hand them to the process-wide coordinator, wait (or not) for delivery, journal
- * the coordinator's state in workflow static data, and emit the metrics item and the users with their status.
+ * Sync Users: hash this run's users, hand them to the process-wide engine, wait (or not) for delivery, keep the
+ * engine's state where it lives (static-data journal in regular mode, Redis in queue mode), and emit the metrics
+ * item and the users with their status.
  */
 export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
 	const node = this.getNode();
-	const coordinator = getCoordinator();
-	const journal = new JournalSession(this, coordinator);
+	const engineContext = engineContextFor(this);
+	const coordinator = engineContext.engine;
+	const journal = bookFor(this, coordinator);
 	const scope = journal.scopeOf(node.name);
-	const { settings, requestsPerSecond, waitForDelivery } = readSyncOptions(this);
+	const { settings, requestsPerSecond, waitForDelivery: waitChoice } = readSyncOptions(this);
+	// Auto: in queue mode a waiting execution would hold one of the worker's slots for the whole window.
+	const waitForDelivery = waitChoice === 'auto' ? coordinator.kind === 'in-process' : waitChoice === 'wait';
 	const action = this.getNodeParameter('action', 0, 'add') as 'add' | 'remove' | 'perItem';
 	const readItemAction = action === 'perItem' ? itemActionReader(this, items) : undefined;
 	const match = readMatchSettings(this);
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
 
-	const sender = senderFor(await getConnection(this), scope, requestsPerSecond);
-	journal.setProfile(node.name, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
-	const restoreProblem = journal.restore(node.name, sender, settings);
+	const sender = senderFor(await getConnection(this), scope, requestsPerSecond, sharedBudgetOf(engineContext));
+	await journal.setProfile(node.name, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
+	const restoreProblem = await journal.restore(node.name, sender, settings);
 	// An unreadable journal cannot be restored; say so once, and go on syncing the new users.
 	if (restoreProblem) this.addExecutionHints({ message: restoreProblem, location: 'outputPane' });
 
@@ -102,7 +107,9 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		tallies: result.tallies,
 		notSyncedReasons: tallyReasons(notSyncedReasons),
 		erroredReasons: tallyReasons(result.outcomes.filter((outcome) => outcome.status === 'errored').map((outcome) => outcome.reason)),
-		totals: coordinator.report(scope),
+		totals: await coordinator.report(scope),
+		engine: coordinator.kind,
+		waitedForDelivery: waitForDelivery,
 	});
 
 	const usersOut: INodeExecutionData[] = items.map((item, itemIndex) => {
@@ -123,7 +130,12 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	});
 
 	if (result.rejection) {
-		const error = new NodeOperationError(node, result.rejection.message, {
+		const { rejection } = result;
+		const message =
+			rejection instanceof StateUnavailableError && engineContext.mode.kind === 'redis'
+				? unreachableMessage(engineContext.mode.target, (engineContext.redis && lastConnectionError(engineContext.redis)) ?? rejection.cause)
+				: rejection.message;
+		const error = new NodeOperationError(node, message, {
 			description: `${result.tallies.rejected} of ${items.length} users were refused; the others were accepted and are journaled.`,
 		});
 		if (!this.continueOnFail()) throw error;

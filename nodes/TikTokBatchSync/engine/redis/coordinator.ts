@@ -261,6 +261,24 @@ export class RedisSyncCoordinator {
 		return { restoredUsers: Number(imported) === 1 ? users : 0 };
 	}
 
+	/**
+	 * A small shared directory (e.g. a workflow's Batch Sync nodes and what each last ran with), so a process that
+	 * never saw a member still finds it. Expires with the scopes' keys.
+	 */
+	async remember(group: string, member: string, value: string): Promise<void> {
+		const key = this.groupKey(group);
+		await this.redis.hset(key, member, value);
+		await this.redis.pexpire(key, this.ttl(undefined));
+	}
+
+	async members(group: string): Promise<Record<string, string>> {
+		return this.redis.hgetall(this.groupKey(group));
+	}
+
+	private groupKey(group: string): string {
+		return `${this.keyPrefix}:{g:${digest(group)}}:members`;
+	}
+
 	/** Whether this process has sent or admitted for the scope. */
 	knows(scopeName: string): boolean {
 		return this.scopes.has(scopeName);
