@@ -11,14 +11,18 @@ export interface SyncSettings {
 }
 
 /*
- * Defaults, Braze's: a 5 s window and 13 h of retries. maxPendingUsers = 250,000 because: a healthy API drains that
- * in 25 requests (~0.5 s at 50 requests/s), so it only fills during an outage; it costs ~11 MB of journal JSON in
- * workflow static data (n8n rewrites the whole blob at every execution end) and ~10–25 MB of heap; beyond that the
- * node should push back rather than grow a database row without limit.
+ * Defaults, Braze's: a 5 s window and 13 h of retries. maxPendingUsers = 80,000 because it must sit below the backlog
+ * at which the static-data journal costs 100 ms per execution end (n8n rewrites the whole blob at every execution end:
+ * writeJournals + JSON.stringify + JSON.parse). The bench's journal phase put that point at 84,524 / 87,596 / 96,271
+ * pending users in 3 runs on 2026-11-30 (2-vCPU VM shared with other test runs, load average ~5; an issue report
+ * measured ~194,000 on a quieter machine); the default takes the lowest run, rounded down. A healthy API drains
+ * 80,000 users in 8 requests (~0.2 s at 50 requests/s), so the bound only fills during an outage; it costs ~3.4 MB of
+ * journal JSON (42.7 B per user) and ~7–13 MB of heap. Beyond it the node pushes back rather than grow a database
+ * row. (Queue mode keeps the backlog in Redis, not in static data: the same default applies per scope there.)
  */
 export const DEFAULT_WINDOW_MS = 5_000;
 export const DEFAULT_RETRY_HORIZON_MS = 13 * 3_600_000;
-export const DEFAULT_MAX_PENDING_USERS = 250_000;
+export const DEFAULT_MAX_PENDING_USERS = 80_000;
 
 /** The settings a scope uses when it names none: the defaults, with full requests of `requestCapacity` users. */
 export function defaultSyncSettings(requestCapacity: number): SyncSettings {
