@@ -17,6 +17,8 @@ const phases: Record<string, () => Promise<PhaseRunner>> = {
 	memory: async () => (await import('./phases/memory')).runMemory as PhaseRunner,
 	journal: async () => (await import('./phases/journal')).runJournal as PhaseRunner,
 	baseline: async () => (await import('./phases/baseline')).runBaseline as PhaseRunner,
+	queue: async () => (await import('./phases/queue')).runQueue as PhaseRunner,
+	'queue-memory': async () => (await import('./phases/queue')).runRedisMemory as PhaseRunner,
 };
 
 async function main(): Promise<void> {

@@ -18,6 +18,7 @@ import type { JournalResult } from './phases/journal';
 import type { LatencyResult } from './phases/latency';
 import type { MemoryResult } from './phases/memory';
 import type { NodeResult } from './phases/node';
+import type { QueueResult, RedisMemoryResult } from './phases/queue';
 import type { ThroughputResult } from './phases/throughput';
 import type { ServerUrls } from './lib/local';
 import { median, sig, wallNow } from './lib/stats';
@@ -40,6 +41,12 @@ const QUICK = process.argv.includes('--quick');
 /** `npm run bench -- --cpu-only`: only the CPU phase (emails and phones, no local API traffic); results.json not written. */
 const CPU_ONLY = process.argv.includes('--cpu-only');
 /** `npm run bench -- --cpu-prof`: each phase process writes a .cpuprofile (open it in Chrome DevTools). */
+/**
+ * `npm run bench -- --queue-only`: only the queue-mode phases (N engine processes on the real Redis, 127.0.0.1:6379 or
+ * BENCH_REDIS_URL, and Redis memory per pending user); results.json not written. The full run includes them when
+ * Redis answers, and skips them (saying so) when it does not.
+ */
+const QUEUE_ONLY = process.argv.includes('--queue-only');
 const PROFILE_DIR = process.argv.includes('--cpu-prof') ? join(os.tmpdir(), `tiktok-bench-profiles-${Date.now()}`) : undefined;
 const CONFIG = {
 	cpu: { users: 200_000, repeats: 5, phones: 60_000 },
@@ -50,6 +57,8 @@ const CONFIG = {
 	memory: { users: 250_000, windowUsers: 9_999 },
 	journal: { sizes: [10_000, 100_000, 1_000_000], repeats: 3, budgetMs: JOURNAL_BUDGET_MS },
 	baseline: { seconds: 10, concurrency: 4 },
+	queue: { processes: [4, 8], users: 2_000_000, perSubmit: 10_000, benchMode: true, submitSeconds: QUICK ? 15 : 30, timeoutSeconds: 100 },
+	queueMemory: { users: 100_000, windowUsers: 9_999 },
 };
 
 function log(line: string): void {
@@ -153,6 +162,69 @@ function cpuRows(cpu: CpuResult): Row[] {
 	return rows;
 }
 
+function queueRows(queue: QueueResult | undefined, memory: RedisMemoryResult | undefined): Row[] {
+	const rows: Row[] = [];
+	for (const run of queue?.runs ?? []) {
+		rows.push(
+			{
+				metric: `Queue mode: ${run.processes} engine processes (RedisSyncCoordinator + RedisPacer, one app, one audience) → local API, real Redis`,
+				result:
+					`**${fmt.int(run.usersPerSecond)} users/s** (${fmt.int(run.synced)} users in ${fmt.num(run.seconds)} s), ` +
+					`${fmt.pct(run.shareOfCeiling)} of the ceiling; ${run.exactlyOnce ? 'every user delivered exactly once' : 'NOT exactly once'}` +
+					(run.rejected > 0 ? `, ${fmt.int(run.rejected)} turned away` : ''),
+				target: '≤ 500,000 users/s, exactly once',
+				status: status(run.exactlyOnce),
+			},
+			{
+				metric: `… busiest sliding 1,000 ms at the API (arrivals); 40100 answers`,
+				result: `${run.maxArrivalsPerSecond} requests (API's count: ${run.apiMaxAcceptedPerSecond} accepted / ${run.apiMaxAttemptedPerSecond} sent); ${run.rateLimited} rate-limited`,
+				target: '≤ 50, 0',
+				status: status(run.maxArrivalsPerSecond <= 50 && run.rateLimited === 0),
+			},
+			{
+				metric: '… Redis round trips per user; commands Redis ran per user (scripts\' inner calls, whole server)',
+				result: `${fmt.num(run.redisCommandsPerUser, 4)} (${fmt.int(run.redisCommands)} round trips); ${fmt.num(run.redisServerCalls / Math.max(1, run.synced), 1)}`,
+				target: '',
+				status: '',
+			},
+			{
+				metric: '… CPU per user: engine processes (sum) / Redis server / local API',
+				result:
+					`${fmt.num(run.clientCpuUsPerUser, 1)} / ${fmt.num(run.redisCpuUsPerUser, 1)} / ${fmt.num(run.apiCpuUsPerUser, 1)} µs ` +
+					`(${fmt.num(run.clientCpuCores)} / ${fmt.num(run.redisCpuShare)} / ${fmt.num(run.apiCpuShare)} cores)`,
+				target: '',
+				status: '',
+			},
+		);
+	}
+	if (memory) {
+		const one = memory.oneId;
+		const three = memory.threeIds;
+		rows.push({
+			metric: `Redis memory per pending user (MEMORY USAGE of the scope's keys): in the window (${fmt.int(one.window.users)}) / cut into requests (${fmt.int(one.queued.users)}) / waiting for retry; 1 id · 3 ids`,
+			result:
+				`${fmt.int(one.window.bytesPerUser)} / ${fmt.int(one.queued.bytesPerUser)} / ${fmt.int(one.retry.bytesPerUser)} B · ` +
+				`${fmt.int(three.window.bytesPerUser)} / ${fmt.int(three.queued.bytesPerUser)} / ${fmt.int(three.retry.bytesPerUser)} B`,
+			target: '',
+			status: '',
+		});
+	}
+	return rows;
+}
+
+/** The queue-mode phases; undefined (with a log line) when Redis does not answer and `required` is false. */
+async function queuePhases(urls: ServerUrls, required: boolean): Promise<{ queue?: QueueResult; memory?: RedisMemoryResult }> {
+	try {
+		const memory = await phase<RedisMemoryResult>(urls, 'queue-memory', CONFIG.queueMemory, 120_000);
+		const queue = await phase<QueueResult>(urls, 'queue', CONFIG.queue, 240_000);
+		return { queue, memory };
+	} catch (error) {
+		if (required) throw error;
+		log(`bench: queue-mode phases skipped (${(error as Error).message}); is Redis at ${process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'}?`);
+		return {};
+	}
+}
+
 async function main(): Promise<void> {
 	const benchStarted = wallNow();
 	const loadBefore = os.loadavg();
@@ -163,6 +235,13 @@ async function main(): Promise<void> {
 	const { urls } = server;
 	try {
 		log('phases:');
+		if (QUEUE_ONLY) {
+			const { queue, memory } = await queuePhases(urls, true);
+			process.stdout.write(`\n${markdownTable(queueRows(queue, memory))}\n`);
+			process.stdout.write(`\n${JSON.stringify({ queue, memory }, roundFloats, '\t')}\n`);
+			log('bench: --queue-only: results.json not written');
+			return;
+		}
 		const cpu = await phase<CpuResult>(urls, 'cpu', CONFIG.cpu, 120_000);
 		if (CPU_ONLY) {
 			process.stdout.write(`\n${markdownTable(cpuRows(cpu))}\n`);
@@ -181,6 +260,7 @@ async function main(): Promise<void> {
 		const memory = await phase<MemoryResult>(urls, 'memory', CONFIG.memory, 120_000);
 		const journal = await phase<JournalResult>(urls, 'journal', CONFIG.journal, 180_000);
 		const baseline = await phase<BaselineResult>(urls, 'baseline', { ...CONFIG.baseline, benchMode: false }, 60_000);
+		const queued = await queuePhases(urls, false);
 		const loadAfter = os.loadavg();
 
 		for (const run of [full, ...engine, hashed]) {
@@ -288,6 +368,7 @@ async function main(): Promise<void> {
 				target: '',
 				status: '',
 			},
+			...queueRows(queued.queue, queued.memory),
 		];
 
 		const table = markdownTable(rows);
@@ -305,6 +386,9 @@ async function main(): Promise<void> {
 			`CPU per user: median of ${CONFIG.cpu.repeats} passes over ${fmt.int(CONFIG.cpu.users)} messy emails (case, dots, +tags, spaces), 10,000 per request; process CPU, GC included. CPU per phone: the same for normalise + hash of ${fmt.int(CONFIG.cpu.phones)} phones (national UK with default country 44, "+"/"00" international with brackets and "(0)", JS numbers).`,
 			`Journal "reasonable": at most ${JOURNAL_BUDGET_MS} ms per execution end for writeJournals + JSON.stringify + JSON.parse of the static data (n8n rewrites the whole row each time); the figure is extrapolated linearly from the 1,000,000 point.`,
 			`Node path: ${fmt.int(node.users)} users over ${node.executions} executions (fewer than 1M: n8n-core's per-item work dominates); static data saved as JSON after each.`,
+			queued.queue
+				? `Queue mode: ${CONFIG.queue.processes.join(' and ')} engine processes on the same machine share Redis at ${queued.queue.redis} (own key prefix, deleted after); each submits its share of ${fmt.int(CONFIG.queue.users)} distinct users in executions of ${fmt.int(CONFIG.queue.perSubmit)} for at most ${CONFIG.queue.submitSeconds} s, then flushes. Round trips counted in each client; Redis CPU and commands from INFO (the whole server). The engines, Redis and the API share this machine's ${cpus.length} cores.`
+				: 'Queue mode: skipped (no Redis).',
 		];
 		process.stdout.write(`\n${table}\n\n${notes.map((line) => `- ${line}`).join('\n')}\n`);
 
@@ -339,6 +423,22 @@ async function main(): Promise<void> {
 				shareOfCeiling: sig(engineRate / CEILING_USERS_PER_SECOND),
 				localApiCpuShare: { benchMode: sig(headline.serverCpuShare), fullValidation: sig(full.serverCpuShare) },
 				localApiBottleneck: serverBottleneck,
+				queueMode: queued.queue?.runs.map((run) => ({
+					processes: run.processes,
+					usersPerSecond: Math.round(run.usersPerSecond),
+					exactlyOnce: run.exactlyOnce,
+					maxRequestsInAnySecond: run.maxArrivalsPerSecond,
+					rateLimited: run.rateLimited,
+					redisRoundTripsPerUser: sig(run.redisCommandsPerUser),
+					clientCpuUsPerUser: sig(run.clientCpuUsPerUser),
+					redisCpuUsPerUser: sig(run.redisCpuUsPerUser),
+				})),
+				redisBytesPerPendingUser: queued.memory
+					? {
+							oneId: { window: sig(queued.memory.oneId.window.bytesPerUser), queued: sig(queued.memory.oneId.queued.bytesPerUser), retry: sig(queued.memory.oneId.retry.bytesPerUser) },
+							threeIds: { window: sig(queued.memory.threeIds.window.bytesPerUser), queued: sig(queued.memory.threeIds.queued.bytesPerUser), retry: sig(queued.memory.threeIds.retry.bytesPerUser) },
+						}
+					: undefined,
 			},
 			table: rows,
 			notes,
@@ -353,6 +453,8 @@ async function main(): Promise<void> {
 				memory,
 				journal,
 				baseline,
+				queue: queued.queue,
+				queueMemory: queued.memory,
 			},
 			config: CONFIG,
 			benchSeconds: sig((wallNow() - benchStarted) / 1000),

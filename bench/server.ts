@@ -6,7 +6,9 @@
  *   GET /cpu      {userUs, systemUs, at}: process.cpuUsage() of this process, and the time it was read
  *   GET /accepts  [{at, rows}]: every /segment/mapping/ request the API accepted (code 0), in order, with the time
  *                 its answer was handed to the socket (`at`, ms on the shared wall clock: timeOrigin + now())
- *   POST /accepts/clear
+ *   GET /arrivals [at, …]: when each /segment/mapping/ request arrived (its headers were parsed), accepted or not,
+ *                 in order, ms on the same clock: the busiest sliding second of what the clients sent
+ *   POST /accepts/clear (clears the arrivals too)
  */
 import * as diagnostics from 'node:diagnostics_channel';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -29,10 +31,12 @@ async function main(): Promise<void> {
 	// Which mapping requests were accepted. The API handles a request synchronously from its parsed body to res.end(),
 	// so at end() the counters moved by exactly this request; 'finish' is when the answer was handed to the socket.
 	let accepts: Accept[] = [];
+	let arrivals: number[] = [];
 	let lastUsers = 0;
 	diagnostics.subscribe('http.server.request.start', (message) => {
 		const { request, response } = message as { request: IncomingMessage; response: ServerResponse };
 		if (!request.url?.startsWith('/open_api/v1.3/segment/mapping')) return;
+		if (arrivals.length < MAX_ACCEPTS) arrivals.push(wallNow());
 		const end = response.end as (...args: unknown[]) => ServerResponse;
 		let rows = -1;
 		response.end = function (this: ServerResponse, ...args: unknown[]) {
@@ -61,8 +65,11 @@ async function main(): Promise<void> {
 				send({ userUs: usage.user, systemUs: usage.system, at: wallNow(), rssBytes: process.memoryUsage().rss });
 			} else if (req.url === '/accepts') {
 				send(accepts);
+			} else if (req.url === '/arrivals') {
+				send(arrivals);
 			} else if (req.url === '/accepts/clear' && req.method === 'POST') {
 				accepts = [];
+				arrivals = [];
 				lastUsers = local.stats().usersReceived;
 				send({ ok: true });
 			} else {

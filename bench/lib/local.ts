@@ -63,3 +63,19 @@ export function cpuShare(before: ServerCpu, after: ServerCpu): number {
 export function serverAccepts(urls: ServerUrls): Promise<Array<{ at: number; rows: number }>> {
 	return json(`${urls.controlUrl}/accepts`);
 }
+
+/** When each mapping request reached the API (accepted or refused), in arrival order. */
+export function serverArrivals(urls: ServerUrls): Promise<number[]> {
+	return json(`${urls.controlUrl}/arrivals`);
+}
+
+/** Most events in any sliding window of `windowMs` (half-open (t - windowMs, t]), from ascending times. */
+export function maxInSlidingWindow(times: ReadonlyArray<number>, windowMs = 1_000): number {
+	let max = 0;
+	let head = 0;
+	for (let i = 0; i < times.length; i++) {
+		while (times[i] - times[head] >= windowMs) head++;
+		if (i - head + 1 > max) max = i - head + 1;
+	}
+	return max;
+}
