@@ -1,9 +1,9 @@
-import { NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
+import { NodeApiError, NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
 import { processWide, replaceProcessWide } from '../shared/processWide';
 import { MAX_USERS_PER_REQUEST } from '../shared/transport/types';
 import { RedisSyncCoordinator, SyncCoordinator, type CoordinatorOptions, type RedisClient } from './engine';
-import { describeMode, openRedis, selectSyncMode, type SyncMode } from './redisMode';
+import { describeMode, lastConnectionError, openRedis, selectSyncMode, unreachableMessage, type SyncMode } from './redisMode';
 
 const ENGINE = 'batch-sync-engine.v2';
 /** How long a request claimed by one n8n process is its own before another may send it (ms; renewed while sending). */
@@ -17,6 +17,8 @@ export interface EngineContext {
 	engine: Engine;
 	mode: SyncMode;
 	redis?: RedisClient;
+	/** Whether the mode line went to n8n's log yet (once per process). */
+	logged?: boolean;
 }
 
 /** A coordinator sized for TikTok's requests (10,000 users each). */
@@ -31,13 +33,12 @@ function leaseMs(env: NodeJS.ProcessEnv): number | undefined {
 
 /**
  * The engine every Batch Sync node of this n8n process shares, chosen once (redisMode.ts decides: in queue mode
- * Redis, else in-process) and said in one line through `log` at first use. A setting that cannot be used throws
- * (every time, until it is fixed): no silent fallback to per-process pacing.
+ * Redis, else in-process) and said in one line through `log` at the first use that has a log. A setting that cannot
+ * be used throws (every time, until it is fixed): no silent fallback to per-process pacing.
  */
 export function getEngineContext(log?: (line: string) => void): EngineContext {
-	return processWide(ENGINE, () => {
+	const context = processWide<EngineContext>(ENGINE, () => {
 		const mode = selectSyncMode();
-		(log ?? console.log)(describeMode(mode));
 		if (mode.kind === 'in-process') return { engine: newTikTokCoordinator(), mode };
 		const redis = openRedis(mode.target);
 		const engine = new RedisSyncCoordinator({
@@ -48,6 +49,11 @@ export function getEngineContext(log?: (line: string) => void): EngineContext {
 		});
 		return { engine, mode, redis };
 	});
+	if (log && !context.logged) {
+		context.logged = true;
+		log(describeMode(context.mode));
+	}
+	return context;
 }
 
 /** The engine context for a node run: chosen mode logged through n8n's logger; an unusable setting is a node error. */
@@ -76,3 +82,27 @@ export function setCoordinatorForTests(engine: Engine | undefined, context: Part
 	const previous = replaceProcessWide<EngineContext>(ENGINE, engine ? { engine, mode, redis: context.redis } : undefined);
 	return previous?.engine;
 }
+
+/**
+ * A failure of the shared state as the node reports it: in Redis mode, the setting and address tried and what to do
+ * (the users were not accepted); otherwise the error itself.
+ */
+export function sharedStateFailure(context: IExecuteFunctions, engineContext: EngineContext, error: unknown): Error {
+	if (engineContext.mode.kind !== 'redis' || error instanceof NodeOperationError || error instanceof NodeApiError) return error as Error;
+	const cause = (engineContext.redis && lastConnectionError(engineContext.redis)) ?? error;
+	// n8n replaces a message that holds a socket error code with a generic one ("The service refused the connection"),
+	// which would hide the setting and the address: say the code in words.
+	const message = unreachableMessage(engineContext.mode.target, cause).replace(/\b(?:connect )?(E[A-Z]{4,})\b/g, (_match, code: string) => SOCKET_ERRORS[code] ?? code.toLowerCase());
+	return new NodeOperationError(context.getNode(), message, {
+		description: 'No user of this run was accepted. Start Redis or fix the setting; Batch Sync never falls back to per-process pacing in queue mode.',
+	});
+}
+
+const SOCKET_ERRORS: Record<string, string> = {
+	ECONNREFUSED: 'connection refused',
+	ECONNRESET: 'connection reset',
+	ETIMEDOUT: 'connection timed out',
+	ENOTFOUND: 'host not found',
+	EHOSTUNREACH: 'host unreachable',
+	EAI_AGAIN: 'name lookup failed',
+};

@@ -1,7 +1,7 @@
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
 import { processWide } from '../shared/processWide';
-import { parseJournal, type Counters, type RedisSyncCoordinator, type SyncCoordinator, type SyncSettings } from './engine';
+import { JournalFormatError, parseJournal, type Counters, type RedisSyncCoordinator, type SyncCoordinator, type SyncSettings } from './engine';
 import type { Sender } from './sender';
 
 /**
@@ -261,7 +261,13 @@ export class SharedScopeBook implements ScopeBook {
 		try {
 			await this.engine.importJournal(this.scopeOf(nodeName), journal, sender.send, sender.pacer, settings);
 		} catch (error) {
-			problem = (error as Error).message;
+			if (!(error instanceof JournalFormatError)) throw error;
+			problem = error.message;
+		}
+		// From now on any process finds the node in Redis, with what its users are retried with.
+		const savedProfile = readSavedProfiles(this.staticData)[nodeName];
+		if (savedProfile || settings) {
+			await this.engine.remember(this.workflow, nodeName, JSON.stringify(savedProfile ?? { requestsPerSecond: undefined, settings }));
 		}
 		// Moved (or unreadable): it must not be imported again, nor outlive the move in static data.
 		delete this.journals[nodeName];

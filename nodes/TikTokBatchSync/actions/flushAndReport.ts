@@ -2,7 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
 import { getConnection } from '../../shared/connection';
 import { appKeyFor, type TikTokConnection } from '../../shared/transport/client';
-import { engineContextFor } from '../coordinator';
+import { engineContextFor, sharedStateFailure } from '../coordinator';
 import type { Counters } from '../engine';
 import { bookFor } from '../journalStore';
 import { flushMetrics, metricsItem } from '../metrics';
@@ -22,19 +22,23 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 	let connection: TikTokConnection | undefined;
 
 	const perNode: Record<string, Counters> = {};
-	for (const nodeName of await journal.nodeNames()) {
-		const scope = journal.scopeOf(nodeName);
-		// A Sync Users node that ran in this process keeps its own settings and, unless this node's credential is
-		// of the same TikTok app (e.g. reconnected), its own credential; a restart's first flush uses what was saved.
-		const { live, saved } = await journal.profileOf(nodeName);
-		connection ??= await getConnection(this);
-		const sender = senderFor(connection, scope, live?.requestsPerSecond ?? saved?.requestsPerSecond, sharedBudgetOf(engineContext));
-		const problem = await journal.restore(nodeName, sender, live?.settings ?? saved?.settings);
-		if (problem) restoreProblems.push(`${nodeName}: ${problem}`);
-		const sameApp = !live || live.appKey === appKeyFor(sender.connection);
-		const settings = live?.settings ?? saved?.settings;
-		await coordinator.flush(scope, sameApp ? { send: sender.send, pacer: sender.pacer, settings } : { settings });
-		perNode[nodeName] = await coordinator.report(scope);
+	try {
+		for (const nodeName of await journal.nodeNames()) {
+			const scope = journal.scopeOf(nodeName);
+			// A Sync Users node that ran in this process keeps its own settings and, unless this node's credential is
+			// of the same TikTok app (e.g. reconnected), its own credential; a restart's first flush uses what was saved.
+			const { live, saved } = await journal.profileOf(nodeName);
+			connection ??= await getConnection(this);
+			const sender = senderFor(connection, scope, live?.requestsPerSecond ?? saved?.requestsPerSecond, sharedBudgetOf(engineContext));
+			const problem = await journal.restore(nodeName, sender, live?.settings ?? saved?.settings);
+			if (problem) restoreProblems.push(`${nodeName}: ${problem}`);
+			const sameApp = !live || live.appKey === appKeyFor(sender.connection);
+			const settings = live?.settings ?? saved?.settings;
+			await coordinator.flush(scope, sameApp ? { send: sender.send, pacer: sender.pacer, settings } : { settings });
+			perNode[nodeName] = await coordinator.report(scope);
+		}
+	} catch (error) {
+		throw sharedStateFailure(this, engineContext, error);
 	}
 	journal.save();
 	if (restoreProblems.length) {
@@ -42,7 +46,11 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 	}
 	let activeWorkflow: Record<string, Counters> | undefined;
 	if (journal.manual) {
-		activeWorkflow = await journal.activeWorkflowCounters();
+		try {
+			activeWorkflow = await journal.activeWorkflowCounters();
+		} catch (error) {
+			throw sharedStateFailure(this, engineContext, error);
+		}
 		this.addExecutionHints({
 			message:
 				'Manual runs count their users apart from the active (published) workflow: the totals above are this manual session’s; activeWorkflow holds the active workflow’s, read-only.',

@@ -7,12 +7,11 @@ import { toNodeError } from '../../shared/errors';
 import { idTypeFor } from '../../shared/identifiers/fields';
 import { dedupeKey, hashUser } from '../../shared/identifiers/hash';
 import { appKeyFor } from '../../shared/transport/client';
-import { engineContextFor } from '../coordinator';
+import { engineContextFor, sharedStateFailure } from '../coordinator';
 import { StateUnavailableError, tallyReasons, type SyncUser } from '../engine';
 import { bookFor } from '../journalStore';
 import { metricsItem, syncRunMetrics } from '../metrics';
 import { readSyncOptions } from '../options';
-import { lastConnectionError, unreachableMessage } from '../redisMode';
 import { senderFor, sharedBudgetOf } from '../sender';
 
 /**
@@ -36,8 +35,13 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
 
 	const sender = senderFor(await getConnection(this), scope, requestsPerSecond, sharedBudgetOf(engineContext));
-	await journal.setProfile(node.name, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
-	const restoreProblem = await journal.restore(node.name, sender, settings);
+	let restoreProblem: string | undefined;
+	try {
+		await journal.setProfile(node.name, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
+		restoreProblem = await journal.restore(node.name, sender, settings);
+	} catch (error) {
+		throw sharedStateFailure(this, engineContext, error);
+	}
 	// An unreadable journal cannot be restored; say so once, and go on syncing the new users.
 	if (restoreProblem) this.addExecutionHints({ message: restoreProblem, location: 'outputPane' });
 
@@ -132,9 +136,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	if (result.rejection) {
 		const { rejection } = result;
 		const message =
-			rejection instanceof StateUnavailableError && engineContext.mode.kind === 'redis'
-				? unreachableMessage(engineContext.mode.target, (engineContext.redis && lastConnectionError(engineContext.redis)) ?? rejection.cause)
-				: rejection.message;
+			rejection instanceof StateUnavailableError ? sharedStateFailure(this, engineContext, rejection.cause).message : rejection.message;
 		const error = new NodeOperationError(node, message, {
 			description: `${result.tallies.rejected} of ${items.length} users were refused; the others were accepted and are journaled.`,
 		});

@@ -1,0 +1,196 @@
+/**
+ * The Batch Sync node in queue mode, through n8n-core's engine: its state in the real Redis (127.0.0.1:6379, a
+ * unique key prefix per test), two "processes" (two engines with their own clients on one prefix, as two workers
+ * are), the local TikTok API over loopback.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
+
+import Redis from 'ioredis';
+import type { IDataObject, IRun } from 'n8n-workflow';
+
+import { resetAudienceMemory } from '../../nodes/shared/audiences';
+import { resetPacers } from '../../nodes/shared/transport/rateLimit';
+import { MAX_USERS_PER_REQUEST } from '../../nodes/shared/transport/types';
+import { newTikTokCoordinator, setCoordinatorForTests } from '../../nodes/TikTokBatchSync/coordinator';
+import { RedisSyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { openRedis, selectSyncMode, type SyncMode } from '../../nodes/TikTokBatchSync/redisMode';
+import { accessTokenCredentials, BATCH_NODE_NAME as NAME, batchNode, createAudience, expectInvariant, syncParameters } from '../harness/fixtures';
+import { deleteKeysUnder, keysUnder, TEST_REDIS } from '../harness/engine';
+import { chain, itemsNode, outputOf, runWorkflow } from '../harness/n8n';
+import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
+
+let local: TikTokLocal;
+let prefix: string;
+const clients: Redis[] = [];
+const engines: RedisSyncCoordinator[] = [];
+
+interface Execution {
+	run: IRun;
+	staticData: IDataObject;
+	metrics: IDataObject;
+	users: IDataObject[];
+	error?: string;
+}
+
+function modeFor(keyPrefix: string): SyncMode {
+	return selectSyncMode({ N8N_TIKTOK_SYNC_REDIS: `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`, N8N_TIKTOK_SYNC_REDIS_PREFIX: keyPrefix }, ['node', 'n8n', 'worker']);
+}
+
+/** A new "worker process": its own Redis client and engine on the shared prefix, and none of the other's memory. */
+function becomeProcess(): RedisSyncCoordinator {
+	const redis = new Redis({ ...TEST_REDIS, maxRetriesPerRequest: 1 });
+	clients.push(redis);
+	const engine = new RedisSyncCoordinator({ redis, keyPrefix: prefix, requestCapacity: MAX_USERS_PER_REQUEST });
+	engines.push(engine);
+	setCoordinatorForTests(engine, { mode: modeFor(prefix), redis });
+	resetJournalMemory();
+	resetPacers();
+	resetAudienceMemory();
+	return engine;
+}
+
+async function execute(parameters: IDataObject, items: IDataObject[], staticData: IDataObject = {}): Promise<Execution> {
+	const { run, staticData: saved } = await runWorkflow({
+		nodes: [itemsNode(items), batchNode(parameters)],
+		connections: chain('Items', NAME),
+		credentials: accessTokenCredentials(local),
+		staticData,
+		mode: 'webhook',
+		workflowId: 'wf-queue',
+	});
+	const error = run.data.resultData.error?.message;
+	return {
+		run,
+		staticData: JSON.parse(JSON.stringify(saved)) as IDataObject,
+		metrics: error ? {} : outputOf(run, NAME, 0)[0].json,
+		users: error ? [] : outputOf(run, NAME, 1).map((item) => item.json),
+		...(error ? { error } : {}),
+	};
+}
+
+const emails = (count: number, tag: string) => Array.from({ length: count }, (_, i) => ({ email: `${tag}${i}@example.com` }));
+
+beforeAll(async () => {
+	local = await startTikTokLocal();
+});
+
+afterAll(async () => {
+	await local.close();
+});
+
+beforeEach(() => {
+	prefix = `tts-node-${randomUUID().slice(0, 8)}`;
+	local.reset();
+});
+
+afterEach(async () => {
+	for (const engine of engines.splice(0)) engine.reset();
+	setCoordinatorForTests(undefined);
+	const cleaner = new Redis(TEST_REDIS);
+	await deleteKeysUnder(cleaner, prefix);
+	await cleaner.quit();
+	for (const client of clients.splice(0)) client.disconnect();
+});
+
+it('users taken in by two workers share one window and one request; Flush & Report on either reports them all', async () => {
+	const audienceId = await createAudience(local, 'queue');
+	becomeProcess();
+	const first = await execute(syncParameters(audienceId, { windowSeconds: 60 }), emails(3, 'w1-'));
+	// Auto: in queue mode the run returns at once, with its users pending, and says so.
+	expect(first.metrics).toMatchObject({ engine: 'redis', waitedForDelivery: false, entered: 3, pending: 3 });
+	expect(first.metrics.note).toMatch(/Queue mode/);
+	expect((first.users[0].tiktokSync as IDataObject).status).toBe('pending');
+
+	becomeProcess();
+	const second = await execute(syncParameters(audienceId, { windowSeconds: 60 }), emails(2, 'w2-'));
+	expect((second.metrics.totals as IDataObject).entered).toBe(5);
+
+	becomeProcess();
+	const flush = await execute({ operation: 'flush' }, [{}]);
+	expect(flush.metrics).toMatchObject({ operation: 'flush', entered: 5, synced: 5, pending: 0, errored: 0 });
+	expect((flush.metrics.nodes as IDataObject)[NAME]).toMatchObject({ entered: 5, synced: 5 });
+	expect(local.memberCount(audienceId)).toBe(5);
+	expect(local.stats().byPath['segment/mapping/']).toBe(1);
+	expectInvariant(flush.metrics);
+	// Only hashed identifiers in Redis; every key under the prefix, with its scope's hash tag or the app's, and a TTL.
+	const redis = new Redis(TEST_REDIS);
+	const keys = await keysUnder(redis, prefix);
+	expect(keys.length).toBeGreaterThan(3);
+	for (const key of keys) {
+		expect(key).toMatch(new RegExp(`^${prefix}:\\{(s|g|app):[0-9a-f]+\\}:`));
+		expect(await redis.pttl(key)).toBeGreaterThan(0);
+		const type = await redis.type(key);
+		const dump = type === 'hash' ? JSON.stringify(await redis.hgetall(key)) : type === 'string' ? String(await redis.get(key)) : '';
+		expect(dump).not.toMatch(/example\.com/);
+	}
+	await redis.quit();
+});
+
+it('Wait for Delivery "Wait" still waits in queue mode, and reports each user synced', async () => {
+	const audienceId = await createAudience(local, 'queue-wait');
+	becomeProcess();
+	const run = await execute(syncParameters(audienceId, { windowSeconds: 0.2, waitForDelivery: 'wait' }), emails(4, 'wait-'));
+	expect(run.metrics).toMatchObject({ engine: 'redis', waitedForDelivery: true, entered: 4, synced: 4, pending: 0 });
+	expect(run.users.map((user) => (user.tiktokSync as IDataObject).status)).toEqual(['synced', 'synced', 'synced', 'synced']);
+	// A workflow saved before Auto (a boolean) keeps its meaning.
+	const legacy = await execute(syncParameters(audienceId, { windowSeconds: 0.2, waitForDelivery: true }), emails(1, 'legacy-'));
+	expect(legacy.metrics).toMatchObject({ waitedForDelivery: true, synced: 1 });
+});
+
+it('a static-data journal from regular mode moves into Redis once: delivered, counted once, removed from static data', async () => {
+	const audienceId = await createAudience(local, 'migrate');
+	// Regular mode: TikTok failing, 20 users pending in the static-data journal.
+	setCoordinatorForTests(newTikTokCoordinator());
+	local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+	const before = await execute(syncParameters(audienceId), emails(20, 'old-'));
+	expect(before.metrics).toMatchObject({ engine: 'in-process', entered: 20, pending: 20 });
+	const journaled = before.staticData;
+	expect(JSON.stringify(journaled.global)).toContain(STATIC_DATA_KEY);
+	(setCoordinatorForTests(undefined) as { reset(): void }).reset();
+	local.clearFaults();
+
+	// Queue mode (n8n 1.x still hands workers the static data): the first Flush & Report moves and sends them.
+	becomeProcess();
+	const flush = await execute({ operation: 'flush' }, [{}], structuredClone(journaled));
+	expect(flush.metrics).toMatchObject({ entered: 20, synced: 20, pending: 0, errored: 0 });
+	expect(local.memberCount(audienceId)).toBe(20);
+	const saved = (flush.staticData.global as IDataObject)[STATIC_DATA_KEY] as { nodes: IDataObject };
+	expect(saved.nodes[NAME]).toBeUndefined();
+
+	// Another worker handed the same old static data: not moved twice, counts unchanged.
+	becomeProcess();
+	const again = await execute({ operation: 'flush' }, [{}], structuredClone(journaled));
+	expect(again.metrics).toMatchObject({ entered: 20, synced: 20, pending: 0 });
+	expect(local.stats().byPath['segment/mapping/']).toBeGreaterThanOrEqual(1);
+	expect(local.memberCount(audienceId)).toBe(20);
+});
+
+it('Redis unreachable: the users are rejected with an error naming the setting and the address, nothing counted', async () => {
+	const audienceId = await createAudience(local, 'redis-down');
+	const port = await closedPort();
+	const mode = selectSyncMode({ N8N_TIKTOK_SYNC_REDIS: `redis://127.0.0.1:${port}`, N8N_TIKTOK_SYNC_REDIS_PREFIX: prefix }, ['node', 'n8n', 'worker']);
+	if (mode.kind !== 'redis') throw new Error('expected Redis mode');
+	const redis = openRedis(mode.target) as Redis;
+	clients.push(redis);
+	const engine = new RedisSyncCoordinator({ redis, keyPrefix: prefix, requestCapacity: MAX_USERS_PER_REQUEST });
+	engines.push(engine);
+	setCoordinatorForTests(engine, { mode, redis });
+	const run = await execute(syncParameters(audienceId), emails(3, 'down-'));
+	expect(run.error).toContain('N8N_TIKTOK_SYNC_REDIS');
+	expect(run.error).toContain(`127.0.0.1:${port}`);
+	expect(run.error).toContain('connection refused');
+	expect(local.stats().byPath['segment/mapping/'] ?? 0).toBe(0);
+	const flush = await execute({ operation: 'flush' }, [{}]);
+	expect(flush.error).toContain(`127.0.0.1:${port}`);
+});
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+	const server = createServer();
+	await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+	const { port } = server.address() as { port: number };
+	await new Promise<void>((resolve) => server.close(() => resolve()));
+	return port;
+}
