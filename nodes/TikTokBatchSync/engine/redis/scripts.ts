@@ -68,6 +68,7 @@ local function cut(dest, now)
         'n', #rows[act], 'users', users[act], 'entered', last, 'failures', 0, 'state', 'queued')
       touch(ckey)
       redis.call('ZADD', base .. 'due', now, id)
+      touch(base .. 'due')
       local uns = base .. 'uns:' .. dest .. ':' .. act
       redis.call('ZADD', uns, tonumber(seq), id)
       touch(uns)
@@ -244,6 +245,7 @@ while true do
     end
   end
 end
+touch_scope()
 return { 'idle', next_time() }
 `;
 
@@ -251,6 +253,7 @@ return { 'idle', next_time() }
 export const CUT_ALL = `${COMMON}
 local now = tonumber(ARGV[1])
 for _, dest in ipairs(redis.call('ZRANGE', base .. 'open', 0, -1)) do cut(dest, now) end
+touch_scope()
 return 1
 `;
 
