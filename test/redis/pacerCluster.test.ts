@@ -65,7 +65,6 @@ describe('RedisPacer on Redis Cluster', () => {
 		);
 		expect(maxInSlidingWindow(stamps)).toBeLessThanOrEqual(50);
 		expect(spanS).toBeGreaterThanOrEqual((59 * 21) / 1000 - 0.01);
-		expect(Date.now() - started).toBeLessThan(2500);
 		const { app } = redisPacerKeys(prefix, 'cluster-app-1');
 		expect(await client.pttl(app)).toBeGreaterThan(0);
 	});
