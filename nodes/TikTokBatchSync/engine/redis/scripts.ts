@@ -42,23 +42,28 @@ local function cut(dest, now)
   local seq = redis.call('HGET', base .. 'wseq', dest)
   local last = redis.call('HGET', base .. 'wlast', dest) or now
   local entries = redis.call('HGETALL', wkey)
-  local rows = { a = {}, d = {} }
+  -- rows go out in the order their users first entered: placed by their position, then gathered (no sort)
+  local placed = { a = {}, d = {} }
   local users = { a = 0, d = 0 }
+  local last_position = 0
   for i = 2, #entries, 2 do
     local v = entries[i]
     local p1 = string.find(v, '\t', 1, true)
     local p2 = string.find(v, '\t', p1 + 1, true)
     local p3 = string.find(v, '\t', p2 + 1, true)
     local act = string.sub(v, p1 + 1, p2 - 1)
+    local position = tonumber(string.sub(v, p2 + 1, p3 - 1))
     users[act] = users[act] + tonumber(string.sub(v, 1, p1 - 1))
-    local r = rows[act]
-    r[#r + 1] = { tonumber(string.sub(v, p2 + 1, p3 - 1)), string.sub(v, p3 + 1) }
+    placed[act][position] = string.sub(v, p3 + 1)
+    if position > last_position then last_position = position end
   end
-  -- rows go out in the order their users first entered
+  local rows = { a = {}, d = {} }
   for _, act in ipairs({ 'a', 'd' }) do
-    local r = rows[act]
-    table.sort(r, function(x, y) return x[1] < y[1] end)
-    for i = 1, #r do r[i] = r[i][2] end
+    local from, to = placed[act], rows[act]
+    for position = 1, last_position do
+      local row = from[position]
+      if row then to[#to + 1] = row end
+    end
   end
   for _, act in ipairs({ 'a', 'd' }) do
     if #rows[act] > 0 then
@@ -154,32 +159,51 @@ local room = max_pending - pending
 local wkey = base .. 'w:' .. dest
 local out = { 0, 0 }
 local admitted = 0
+-- The open window's number, users so far and their count are read once and written back once: two commands per
+-- user (read the user's row, write it), whatever the batch size.
+local seq, order, size = nil, 0, 0
+if redis.call('ZSCORE', base .. 'open', dest) then
+  seq = tonumber(redis.call('HGET', base .. 'wseq', dest))
+  order = tonumber(redis.call('HGET', base .. 'word', dest) or '0')
+  size = redis.call('HLEN', wkey)
+end
+local function save_window()
+  redis.call('HSET', base .. 'word', dest, order)
+  redis.call('HSET', base .. 'wlast', dest, now)
+end
 for i = 10, #ARGV, 3 do
   if room <= 0 then break end
-  if not redis.call('ZSCORE', base .. 'open', dest) then
-    redis.call('HINCRBY', base .. 'wseq', dest, 1)
+  if not seq then
+    seq = redis.call('HINCRBY', base .. 'wseq', dest, 1)
     redis.call('ZADD', base .. 'open', now, dest)
+    order, size = 0, 0
   end
   local key, act = ARGV[i], ARGV[i + 1]
   if act == '' then act = default_act end
   local previous = redis.call('HGET', wkey, key)
-  local submissions, order = 1, nil
+  local submissions, position = 1, nil
   if previous then
     local p1 = string.find(previous, '\t', 1, true)
     local p2 = string.find(previous, '\t', p1 + 1, true)
     local p3 = string.find(previous, '\t', p2 + 1, true)
     submissions = tonumber(string.sub(previous, 1, p1 - 1)) + 1
-    order = string.sub(previous, p2 + 1, p3 - 1)
+    position = string.sub(previous, p2 + 1, p3 - 1)
   else
-    order = redis.call('HINCRBY', base .. 'word', dest, 1)
+    order = order + 1
+    size = size + 1
+    position = order
   end
-  redis.call('HSET', wkey, key, submissions .. '\t' .. act .. '\t' .. order .. '\t' .. ARGV[i + 2])
-  redis.call('HSET', base .. 'wlast', dest, now)
-  out[#out + 1] = tonumber(redis.call('HGET', base .. 'wseq', dest))
+  redis.call('HSET', wkey, key, submissions .. '\t' .. act .. '\t' .. position .. '\t' .. ARGV[i + 2])
+  out[#out + 1] = seq
   admitted = admitted + 1
   room = room - 1
-  if redis.call('HLEN', wkey) >= per_request then cut(dest, now) end
+  if size >= per_request then
+    save_window()
+    cut(dest, now)
+    seq = nil
+  end
 end
+if seq and admitted > 0 then save_window() end
 touch(wkey)
 count('entered', admitted)
 count('pending', admitted)
