@@ -1,5 +1,6 @@
 import { NodeApiError, NodeOperationError, type IExecuteFunctions } from 'n8n-workflow';
 
+import type { SharedAudienceNames } from '../shared/audiences';
 import { processWide, replaceProcessWide } from '../shared/processWide';
 import { MAX_USERS_PER_REQUEST } from '../shared/transport/types';
 import { RedisSyncCoordinator, SyncCoordinator, type CoordinatorOptions, type RedisClient } from './engine';
@@ -106,3 +107,12 @@ const SOCKET_ERRORS: Record<string, string> = {
 	EHOSTUNREACH: 'host unreachable',
 	EAI_AGAIN: 'name lookup failed',
 };
+
+/** Audience names made once across every process, on the Redis engine's lock and shared values. */
+export function sharedAudienceNames(engine: RedisSyncCoordinator): SharedAudienceNames {
+	return {
+		withLock: (key, work) => engine.withLock(`audience:${key}`, work),
+		recall: (key) => engine.recallValue(`audience:${key}`),
+		note: (key, audienceId) => engine.noteValue(`audience:${key}`, audienceId),
+	};
+}

@@ -67,6 +67,16 @@ interface Remembered {
 	at: number;
 }
 
+/**
+ * Several n8n processes (queue mode) that must make one audience per name: a lock across processes, and the ID an
+ * earlier process created (TikTok's list may not show it yet). Keys are opaque strings; the implementation digests them.
+ */
+export interface SharedAudienceNames {
+	withLock<T>(key: string, work: () => Promise<T>): Promise<T>;
+	recall(key: string): Promise<string | undefined>;
+	note(key: string, audienceId: string): Promise<void>;
+}
+
 export interface EnsuredAudience {
 	audienceId: string;
 	name: string;
@@ -86,6 +96,7 @@ export async function ensureAudience(
 	name: string,
 	reuseExisting = true,
 	trustRecent = false,
+	shared?: SharedAudienceNames,
 ): Promise<EnsuredAudience> {
 	const tiktokName = tiktokAudienceName(name);
 	if (!reuseExisting) {
@@ -96,7 +107,7 @@ export async function ensureAudience(
 	const created = processMap<Remembered>(CREATED);
 	const remember = (audienceId: string) => created.set(key, { audienceId, at: Date.now() });
 	const previous = locks.get(key) ?? Promise.resolve();
-	const run = previous.catch(() => undefined).then(async (): Promise<EnsuredAudience> => {
+	const resolve = async (): Promise<EnsuredAudience> => {
 		const recent = created.get(key);
 		if (trustRecent && recent && Date.now() - recent.at < RESOLVED_AUDIENCE_TTL_MS) {
 			return { audienceId: recent.audienceId, name: tiktokName, created: false };
@@ -116,18 +127,20 @@ export async function ensureAudience(
 			remember(existing.audience_id);
 			return { audienceId: existing.audience_id, name: tiktokName, created: false };
 		}
-		// Just created by this process but not listed yet (TikTok lists are not always immediate): reuse it only
-		// while TikTok still knows it, so an audience deleted in TikTok is not reused forever.
-		const remembered = created.get(key);
-		if (remembered && (await stillExists(client, advertiserId, remembered.audienceId))) {
-			remember(remembered.audienceId);
-			return { audienceId: remembered.audienceId, name: tiktokName, created: false };
+		// Just created by this process (or, in queue mode, another) but not listed yet (TikTok lists are not always
+		// immediate): reuse it only while TikTok still knows it, so an audience deleted in TikTok is not reused forever.
+		const rememberedId = created.get(key)?.audienceId ?? (await shared?.recall(key));
+		if (rememberedId && (await stillExists(client, advertiserId, rememberedId))) {
+			remember(rememberedId);
+			return { audienceId: rememberedId, name: tiktokName, created: false };
 		}
 		created.delete(key);
 		const audienceId = await client.createSegmentAudience(advertiserId, tiktokName);
 		remember(audienceId);
+		await shared?.note(key, audienceId);
 		return { audienceId, name: tiktokName, created: true };
-	});
+	};
+	const run = previous.catch(() => undefined).then(() => (shared ? shared.withLock(key, resolve) : resolve()));
 	locks.set(key, run);
 	try {
 		return await run;
@@ -161,9 +174,9 @@ export interface AudienceChoice {
  * The audience ID both nodes send users to. By name, a lookup from the last 10 minutes is trusted (users arrive on
  * every run; TikTok's rate budget is better spent on mappings).
  */
-export async function resolveAudience(client: TikTokClient, choice: AudienceChoice): Promise<string> {
+export async function resolveAudience(client: TikTokClient, choice: AudienceChoice, shared?: SharedAudienceNames): Promise<string> {
 	if (choice.selection !== 'byName') return choice.ref;
-	return (await ensureAudience(client, choice.advertiserId, choice.ref, true, true)).audienceId;
+	return (await ensureAudience(client, choice.advertiserId, choice.ref, true, true, shared)).audienceId;
 }
 
 /**

@@ -194,3 +194,31 @@ async function closedPort(): Promise<number> {
 	await new Promise<void>((resolve) => server.close(() => resolve()));
 	return port;
 }
+
+it('workers resolving one audience name at once hold one lock across processes: one audience is made', async () => {
+	const first = becomeProcess();
+	const second = becomeProcess();
+	// Two processes each run four lookups-or-creates of one name at the same time, through their own engines.
+	let inside = 0;
+	let mostInside = 0;
+	const work = async () => {
+		inside++;
+		mostInside = Math.max(mostInside, inside);
+		await new Promise((resolve) => setTimeout(resolve, 20));
+		inside--;
+	};
+	await Promise.all([1, 2, 3, 4].flatMap(() => [first.withLock('audience:x', work), second.withLock('audience:x', work)]));
+	expect(mostInside).toBe(1);
+
+	// Through the node: eight runs by name over two processes make one audience.
+	const runs: Array<Promise<Execution>> = [];
+	for (let run = 0; run < 8; run++) {
+		if (run === 4) becomeProcess();
+		runs.push(execute(syncParameters('', { windowSeconds: 0.2, waitForDelivery: 'wait' }, { audienceSelection: 'byName', audienceName: 'Shared name' }), emails(2, `n${run}-`)));
+	}
+	const results = await Promise.all(runs);
+	for (const result of results) expect(result.error).toBeUndefined();
+	const named = local.stats().audiences.filter((audience) => audience.name.includes('Shared name') && !audience.deleted);
+	expect(named).toHaveLength(1);
+	expect(named[0].memberCount).toBe(16);
+});

@@ -7,7 +7,7 @@ import { toNodeError } from '../../shared/errors';
 import { idTypeFor } from '../../shared/identifiers/fields';
 import { dedupeKey, hashUser } from '../../shared/identifiers/hash';
 import { appKeyFor } from '../../shared/transport/client';
-import { engineContextFor, sharedStateFailure } from '../coordinator';
+import { engineContextFor, sharedAudienceNames, sharedStateFailure } from '../coordinator';
 import { StateUnavailableError, tallyReasons, type SyncUser } from '../engine';
 import { bookFor } from '../journalStore';
 import { metricsItem, syncRunMetrics } from '../metrics';
@@ -54,7 +54,9 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 			: String(this.getNodeParameter('audienceId', 0, '', { extractValue: true }) ?? '').trim();
 	let audienceId: string;
 	try {
-		audienceId = await resolveAudience(sender.client, { advertiserId, selection, ref });
+		// In queue mode two workers resolving one name at once must make one audience.
+		const shared = coordinator.kind === 'redis' ? sharedAudienceNames(coordinator) : undefined;
+		audienceId = await resolveAudience(sender.client, { advertiserId, selection, ref }, shared);
 	} catch (error) {
 		throw toNodeError(node, error);
 	}

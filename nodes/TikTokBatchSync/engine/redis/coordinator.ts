@@ -275,6 +275,36 @@ export class RedisSyncCoordinator {
 		return this.redis.hgetall(this.groupKey(group));
 	}
 
+	/**
+	 * Runs `work` while holding a lock shared by every process (SET NX with a lease; released only by its holder).
+	 * Waits up to `waitMs` for it, then runs anyway: a stuck lock must not stop syncing.
+	 */
+	async withLock<T>(name: string, work: () => Promise<T>, options: { leaseMs?: number; waitMs?: number } = {}): Promise<T> {
+		const key = `${this.keyPrefix}:{l:${digest(name)}}:lock`;
+		const token = randomUUID();
+		const leaseMs = options.leaseMs ?? 30_000;
+		const deadline = Date.now() + (options.waitMs ?? 30_000);
+		let held = false;
+		while (!held && Date.now() < deadline) {
+			held = (await this.redis.set(key, token, 'PX', leaseMs, 'NX')) === 'OK';
+			if (!held) await new Promise((resolve) => setTimeout(resolve, 50));
+		}
+		try {
+			return await work();
+		} finally {
+			if (held) await this.redis.eval(RELEASE_LOCK, 1, key, token).catch(() => undefined);
+		}
+	}
+
+	/** A value any process can read back (e.g. an audience another process created), expiring with the scopes. */
+	async noteValue(name: string, value: string): Promise<void> {
+		await this.redis.set(`${this.keyPrefix}:{v:${digest(name)}}:value`, value, 'PX', this.ttl(undefined));
+	}
+
+	async recallValue(name: string): Promise<string | undefined> {
+		return (await this.redis.get(`${this.keyPrefix}:{v:${digest(name)}}:value`)) ?? undefined;
+	}
+
 	private groupKey(group: string): string {
 		return `${this.keyPrefix}:{g:${digest(group)}}:members`;
 	}
@@ -604,6 +634,8 @@ export class RedisSyncCoordinator {
 		for (const resolve of waiters) resolve();
 	}
 }
+
+const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 const PENDING: UserOutcome = Object.freeze({ status: 'pending' });
 const SYNCED: UserOutcome = Object.freeze({ status: 'synced' });
