@@ -2,8 +2,10 @@ import { NodeApiError, NodeOperationError, type IExecuteFunctions } from 'n8n-wo
 
 import type { SharedAudienceNames } from '../shared/audiences';
 import { processWide, replaceProcessWide } from '../shared/processWide';
+import { useSharedPacers } from '../shared/transport/rateLimit';
 import { MAX_USERS_PER_REQUEST } from '../shared/transport/types';
 import { RedisSyncCoordinator, SyncCoordinator, type CoordinatorOptions, type RedisClient } from './engine';
+import { RedisPacer } from './engine/redis/pacer';
 import { describeMode, lastConnectionError, openRedis, selectSyncMode, unreachableMessage, type SyncMode } from './redisMode';
 
 const ENGINE = 'batch-sync-engine.v2';
@@ -48,6 +50,7 @@ export function getEngineContext(log?: (line: string) => void): EngineContext {
 			requestCapacity: MAX_USERS_PER_REQUEST,
 			leaseMs: leaseMs(process.env),
 		});
+		sharePacersThrough(redis, mode.target.keyPrefix);
 		return { engine, mode, redis };
 	});
 	if (log && !context.logged) {
@@ -81,6 +84,8 @@ export function getCoordinator(): Engine {
 export function setCoordinatorForTests(engine: Engine | undefined, context: Partial<EngineContext> = {}): Engine | undefined {
 	const mode: SyncMode = context.mode ?? { kind: 'in-process', why: 'set by a test' };
 	const previous = replaceProcessWide<EngineContext>(ENGINE, engine ? { engine, mode, redis: context.redis } : undefined);
+	if (context.redis && mode.kind === 'redis') sharePacersThrough(context.redis, mode.target.keyPrefix);
+	else useSharedPacers(undefined);
 	return previous?.engine;
 }
 
@@ -115,4 +120,9 @@ export function sharedAudienceNames(engine: RedisSyncCoordinator): SharedAudienc
 		recall: (key) => engine.recallValue(`audience:${key}`),
 		note: (key, audienceId) => engine.noteValue(`audience:${key}`, audienceId),
 	};
+}
+
+/** Queue mode: every request to TikTok from this process (both nodes) takes from the app's budget in Redis. */
+function sharePacersThrough(redis: RedisClient, keyPrefix: string): void {
+	useSharedPacers((appKey, options) => new RedisPacer(redis, { keyPrefix, appKey, ...options }));
 }

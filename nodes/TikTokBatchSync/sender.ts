@@ -4,9 +4,7 @@ import { appKeyFor, TikTokClient, type TikTokConnection } from '../shared/transp
 import { isTikTokApiError } from '../shared/transport/errors';
 import { buildMappingRequest, type MappingBatch } from '../shared/transport/mapping';
 import { pacerFor } from '../shared/transport/rateLimit';
-import { SendFailure, type FailureInfo, type RedisClient, type RequestPacer, type SendMapping } from './engine';
-import { RedisPacer } from './engine/redis/pacer';
-import type { EngineContext } from './coordinator';
+import { SendFailure, type FailureInfo, type RequestPacer, type SendMapping } from './engine';
 
 /** The engine paces requests itself (so it can schedule them); the client it sends through must not pace again. */
 export const ALREADY_PACED: RequestPacer = { acquire: async () => undefined };
@@ -39,30 +37,16 @@ export function mappingSender(client: TikTokClient): SendMapping {
 	};
 }
 
-/** Where the TikTok app's request budget is kept: this process (regular mode), or Redis for every process (queue mode). */
-export interface SharedBudget {
-	redis: RedisClient;
-	keyPrefix: string;
-}
-
 /**
  * How one scope sends through `connection` (read once per execution with getConnection). The node's own calls
- * (audience lookups) and the engine's requests take from the same budget.
+ * (audience lookups) and the engine's requests take from the app's budget (pacerFor: this process's, or in queue
+ * mode the one shared through Redis).
  */
-export function senderFor(connection: TikTokConnection, callerKey: string, requestsPerSecond?: number, shared?: SharedBudget): Sender {
-	const appKey = appKeyFor(connection);
-	const pacer: RequestPacer = shared
-		? new RedisPacer(shared.redis, { keyPrefix: shared.keyPrefix, appKey, callerKey, requestsPerSecond })
-		: pacerFor(appKey, { callerKey, requestsPerSecond });
+export function senderFor(connection: TikTokConnection, callerKey: string, requestsPerSecond?: number): Sender {
 	return {
 		connection,
-		client: shared ? new TikTokClient(connection, { pacer }) : new TikTokClient(connection),
+		client: new TikTokClient(connection),
 		send: mappingSender(new TikTokClient(connection, { pacer: ALREADY_PACED })),
-		pacer,
+		pacer: pacerFor(appKeyFor(connection), { callerKey, requestsPerSecond }),
 	};
-}
-
-/** The shared budget of an engine context, if it has one (Redis mode). */
-export function sharedBudgetOf(context: EngineContext): SharedBudget | undefined {
-	return context.redis && context.mode.kind === 'redis' ? { redis: context.redis, keyPrefix: context.mode.target.keyPrefix } : undefined;
 }

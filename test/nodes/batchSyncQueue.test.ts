@@ -10,10 +10,11 @@ import Redis from 'ioredis';
 import type { IDataObject, IRun } from 'n8n-workflow';
 
 import { resetAudienceMemory } from '../../nodes/shared/audiences';
-import { resetPacers } from '../../nodes/shared/transport/rateLimit';
+import { pacerFor, resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { MAX_USERS_PER_REQUEST } from '../../nodes/shared/transport/types';
 import { newTikTokCoordinator, setCoordinatorForTests } from '../../nodes/TikTokBatchSync/coordinator';
 import { RedisSyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
+import { RedisPacer } from '../../nodes/TikTokBatchSync/engine/redis/pacer';
 import { resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { openRedis, selectSyncMode, type SyncMode } from '../../nodes/TikTokBatchSync/redisMode';
 import { accessTokenCredentials, BATCH_NODE_NAME as NAME, batchNode, createAudience, expectInvariant, syncParameters } from '../harness/fixtures';
@@ -221,4 +222,15 @@ it('workers resolving one audience name at once hold one lock across processes: 
 	const named = local.stats().audiences.filter((audience) => audience.name.includes('Shared name') && !audience.deleted);
 	expect(named).toHaveLength(1);
 	expect(named[0].memberCount).toBe(16);
+});
+
+it('in queue mode every request of this process, the TikTok Audience node’s too, paces through the app’s budget in Redis', async () => {
+	becomeProcess();
+	expect(pacerFor('some-app')).toBeInstanceOf(RedisPacer);
+	await pacerFor('some-app').acquire();
+	const redis = new Redis(TEST_REDIS);
+	expect((await keysUnder(redis, prefix)).some((key) => key.includes('{app:') && key.endsWith(':pace'))).toBe(true);
+	await redis.quit();
+	setCoordinatorForTests(undefined);
+	expect(pacerFor('some-app')).not.toBeInstanceOf(RedisPacer);
 });

@@ -3,6 +3,7 @@ import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } f
 import { getClient } from '../../shared/connection';
 import { toNodeError } from '../../shared/errors';
 import type { TikTokClient } from '../../shared/transport/client';
+import { engineContextFor } from '../../TikTokBatchSync/coordinator';
 import * as audience from './audience/Audience.resource';
 import * as user from './user/User.resource';
 
@@ -20,6 +21,8 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 	if (!handler) {
 		throw new NodeOperationError(this.getNode(), `The operation "${operation}" of "${resource}" is not supported`);
 	}
+	// In queue mode its requests share the TikTok app's 50/s budget with every worker (through Redis).
+	engineContextFor(this);
 	let client: TikTokClient;
 	try {
 		client = await getClient(this);

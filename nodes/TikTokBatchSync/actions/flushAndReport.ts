@@ -6,7 +6,7 @@ import { engineContextFor, sharedStateFailure } from '../coordinator';
 import type { Counters } from '../engine';
 import { bookFor } from '../journalStore';
 import { flushMetrics, metricsItem } from '../metrics';
-import { senderFor, sharedBudgetOf } from '../sender';
+import { senderFor } from '../sender';
 
 /**
  * Flush & Report: restore every Batch Sync journal of this workflow (after a restart, even when no user arrives),
@@ -29,7 +29,7 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 			// of the same TikTok app (e.g. reconnected), its own credential; a restart's first flush uses what was saved.
 			const { live, saved } = await journal.profileOf(nodeName);
 			connection ??= await getConnection(this);
-			const sender = senderFor(connection, scope, live?.requestsPerSecond ?? saved?.requestsPerSecond, sharedBudgetOf(engineContext));
+			const sender = senderFor(connection, scope, live?.requestsPerSecond ?? saved?.requestsPerSecond);
 			const problem = await journal.restore(nodeName, sender, live?.settings ?? saved?.settings);
 			if (problem) restoreProblems.push(`${nodeName}: ${problem}`);
 			const sameApp = !live || live.appKey === appKeyFor(sender.connection);

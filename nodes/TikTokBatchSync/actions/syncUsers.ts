@@ -12,7 +12,7 @@ import { StateUnavailableError, tallyReasons, type SyncUser } from '../engine';
 import { bookFor } from '../journalStore';
 import { metricsItem, syncRunMetrics } from '../metrics';
 import { readSyncOptions } from '../options';
-import { senderFor, sharedBudgetOf } from '../sender';
+import { senderFor } from '../sender';
 
 /**
  * Sync Users: hash this run's users, hand them to the process-wide engine, wait (or not) for delivery, keep the
@@ -34,7 +34,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const match = readMatchSettings(this);
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
 
-	const sender = senderFor(await getConnection(this), scope, requestsPerSecond, sharedBudgetOf(engineContext));
+	const sender = senderFor(await getConnection(this), scope, requestsPerSecond);
 	let restoreProblem: string | undefined;
 	try {
 		await journal.setProfile(node.name, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });

@@ -45,10 +45,26 @@ function clampRate(requestsPerSecond: number | undefined): number {
 }
 
 /**
+ * Where pacers come from when an app's budget is shared with other n8n processes (queue mode: the Batch Sync engine
+ * installs a Redis-backed factory). Unset: this process's buckets below.
+ */
+export type SharedPacerFactory = (appKey: string, options: { callerKey?: string; requestsPerSecond?: number }) => RequestPacer;
+
+function sharedPacers(): { factory?: SharedPacerFactory } {
+	return processWide<{ factory?: SharedPacerFactory }>('shared-pacers', () => ({}));
+}
+
+export function useSharedPacers(factory: SharedPacerFactory | undefined): void {
+	sharedPacers().factory = factory;
+}
+
+/**
  * The pacer for requests of one TikTok app (key: the app ID, or a digest of the token when no app ID is known).
  * `callerKey` and `requestsPerSecond` give one caller a lower rate inside the app's budget.
  */
 export function pacerFor(appKey: string, options: { callerKey?: string; requestsPerSecond?: number } = {}): RequestPacer {
+	const { factory } = sharedPacers();
+	if (factory) return factory(appKey, options);
 	const { apps, children } = registry();
 	let appBucket = apps.get(appKey);
 	if (!appBucket) {
