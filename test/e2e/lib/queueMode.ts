@@ -10,6 +10,7 @@
  *   q.workers[0].kill() // SIGKILL, like a crash; .start() brings it back (same health port, folder, log)
  *   q.redis.stop() / q.redis.start()   // same port; data is lost (no persistence)
  *   await q.redisKeys(q.packagePrefix)  // SCAN
+ *   const other = await q.startExtraRedis('package')   // another redis-server (free port), stopped with the topology
  *   q.executionsByWorker() / q.workerOfExecution(id)   // from "Worker started execution N" in the worker logs
  *   await q.stop()      // processes, database, temp folders; logs stay in e2e-artifacts/queue-<major>/<label>/
  *
@@ -96,6 +97,12 @@ export interface QueueTopology {
 	readonly env: Record<string, string | undefined>;
 	/** Keys of the topology's Redis matching `${prefix}*` (SCAN, never KEYS). */
 	redisKeys(prefix: string): Promise<string[]>;
+	/**
+	 * Another redis-server of this topology on a free port (e.g. a separate Redis for the package through
+	 * N8N_TIKTOK_SYNC_REDIS, which a test may stop without stopping n8n's queue); stopped with the topology, its log
+	 * in the artifacts folder as redis-<name>.log.
+	 */
+	startExtraRedis(name: string): Promise<RedisServer>;
 	/** Worker index → execution ids it started, read from the worker logs (all starts, across restarts). */
 	executionsByWorker(): Array<{ started: string[]; finished: string[] }>;
 	/** The index of the worker (0-based) that started execution `id` last; undefined if none did. */
@@ -391,6 +398,13 @@ export async function startQueueTopology(options: QueueTopologyOptions = {}): Pr
 			artifactsDir,
 			timings,
 			env,
+			async startExtraRedis(name: string) {
+				if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`extra Redis name ${name}: use a-z, 0-9 and -`);
+				const extra = new RedisChild(await freePort(), join(workDir, `redis-${name}`), join(artifactsDir, `redis-${name}.log`));
+				await extra.start();
+				cleanups.push(() => extra.stop());
+				return extra;
+			},
 			async redisKeys(prefix: string) {
 				const redisClient = redis.client();
 				try {
