@@ -539,7 +539,7 @@ describe(`queue mode (n8n ${MAJOR}): pacing, crashes, Redis outages and exact co
 	// ---- 6 ------------------------------------------------------------------------------------------------------
 
 	itFull("the package's Redis stopped: users are refused with an error naming N8N_TIKTOK_SYNC_REDIS and the address, nothing reaches TikTok; started again, new users sync", async () => {
-		// n8n's own queue uses the topology's Redis: stopping it would fail the webhooks before the node runs. The
+		// n8n's own queue uses the topology's Redis (stopping it would stop the queue itself; not tried here). The
 		// package gets a Redis of its own (N8N_TIKTOK_SYNC_REDIS), which this test stops and starts.
 		const own = await q.startExtraRedis('package');
 		const tRestart = Date.now();
