@@ -12,6 +12,7 @@ import { importExample, nodeNamed, renewWebhooks } from '../lib/examples';
 import { acceptedIds, maxPerSlidingWindow, startQueueTopology, type QueueTopology } from '../lib/queueMode';
 import { selectedMajor } from '../lib/runtime';
 import { tikTokApiCredentialData } from '../lib/tiktok';
+import { waitFor } from '../lib/net';
 
 const EXAMPLE = 'webhook-to-batch-sync.json';
 const AUDIENCE = 'n8n: Sign-ups';
@@ -100,14 +101,24 @@ describe(`queue mode (n8n ${selectedMajor()}): main + 2 workers + Redis + Postgr
 		for (const { started, finished } of byWorker) expect(new Set(finished)).toEqual(new Set(started));
 		expect(q.main.logTail(100000)).not.toMatch(/Worker started execution/);
 
-		// TikTok got every user: distinct hashed ids in accepted mapping requests, and the audience holds them all
-		const mapping = await q.tiktokRequests({ path: 'segment/mapping/' });
-		const { distinct, rows } = acceptedIds(mapping);
+		// TikTok got every user: distinct hashed ids in accepted mapping requests, and the audience holds them all.
+		// (Wait for Delivery is Auto: in queue mode the executions return at once and their users go when the 1 s
+		// window ends, from whichever worker dispatches first.)
+		const { mapping, distinct, rows } = await waitFor(
+			`all ${USERS} users at the local TikTok API`,
+			async () => {
+				const requests = await q.tiktokRequests({ path: 'segment/mapping/' });
+				const accepted = acceptedIds(requests);
+				return accepted.distinct.size >= USERS ? { mapping: requests, ...accepted } : undefined;
+			},
+			{ timeoutMs: 60_000, intervalMs: 250 },
+		);
 		expect(distinct.size).toBe(USERS);
 		for (const email of emails) expect(distinct.has(`EMAIL_SHA256:${sha256(email)}`)).toBe(true);
 		const stats = await tiktok!.control.stats();
 		const audiences = stats.audiences.filter((a) => a.name === AUDIENCE);
-		// (each worker resolves the audience by name on its own: count members over every audience of that name)
+		// Workers resolving the name at once make one audience (a lock in Redis: before it, n8n 1.x made two).
+		expect(audiences).toHaveLength(1);
 		const members = new Set((await Promise.all(audiences.map((a) => tiktok!.control.members(a.id)))).flatMap((m) => m.members));
 		expect(members.size).toBe(USERS);
 
