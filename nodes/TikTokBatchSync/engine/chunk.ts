@@ -9,6 +9,11 @@ let nextChunkSerial = 0;
 export const PENDING: UserOutcome = Object.freeze({ status: 'pending' });
 export const SYNCED: UserOutcome = Object.freeze({ status: 'synced' });
 
+/** What users of a request scheduled for a retry are told (both engines). */
+export function retryOutcome(lastFailure: string | undefined): UserOutcome {
+	return Object.freeze({ status: 'pending', reason: `will retry: ${lastFailure ?? 'unknown failure'}` });
+}
+
 /**
  * The users of one request. It fills while 'buffered' (ids as strings, one array per slot), is sealed when it leaves
  * the buffer, and from then on is sent, retried, journaled and settled as a whole: outcomes and counters move per
@@ -178,7 +183,7 @@ export class Chunk {
 		this.compact();
 		this.currentState = 'waitingRetry';
 		this.retryDueAt = dueAt;
-		this.currentOutcome = Object.freeze({ status: 'pending', reason: `will retry: ${this.lastFailure ?? 'unknown failure'}` });
+		this.currentOutcome = retryOutcome(this.lastFailure);
 		this.markSettled();
 	}
 

@@ -4,12 +4,14 @@ import type { Cluster, Redis } from 'ioredis';
 
 import type { MappingBatch } from '../../../shared/transport/mapping';
 import type { MappingAction } from '../../../shared/transport/types';
+import { PENDING, retryOutcome, SYNCED } from '../chunk';
 import { realClock, type Clock } from '../clock';
 import { emptyCounters, type Counters } from '../counters';
 import { BacklogFullError, StateUnavailableError } from '../errors';
 import { decideAfterFailure, failureInfoOf, horizonReason } from '../failurePolicy';
 import { decodeJournalChunks, parseJournal } from '../journal';
 import { notAcceptedOutcome, tallied, type Rejection } from '../runResult';
+import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from '../scheduler';
 import { defaultSyncSettings, resolveSettings, type SyncSettings } from '../settings';
 import type { Destination, RequestPacer, SendMapping, SubmitRequest, SubmitResult, SyncUser, UserOutcome } from '../types';
 import { checkDestination, checkUsers } from '../validation';
@@ -102,7 +104,7 @@ export class RedisSyncCoordinator {
 		this.keyPrefix = options.keyPrefix;
 		this.clock = options.clock ?? realClock;
 		this.random = options.random ?? Math.random;
-		this.maxInFlight = Math.max(1, Math.floor(options.maxRequestsInFlight ?? 16));
+		this.maxInFlight = Math.max(1, Math.floor(options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT));
 		this.requestCapacity = Math.max(1, Math.floor(options.requestCapacity));
 		this.leaseMs = Math.max(1_000, options.leaseMs ?? DEFAULT_LEASE_MS);
 		this.pollMs = Math.max(0, options.pollMs ?? DEFAULT_POLL_MS);
@@ -637,8 +639,6 @@ export class RedisSyncCoordinator {
 
 const RELEASE_LOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
-const PENDING: UserOutcome = Object.freeze({ status: 'pending' });
-const SYNCED: UserOutcome = Object.freeze({ status: 'synced' });
 
 function parseOutcome(answer: string): UserOutcome {
 	if (answer === 'synced') return SYNCED;
@@ -646,7 +646,7 @@ function parseOutcome(answer: string): UserOutcome {
 	const status = tab === -1 ? answer : answer.slice(0, tab);
 	const reason = tab === -1 ? '' : answer.slice(tab + 1);
 	if (status === 'errored') return { status: 'errored', reason };
-	return reason ? { status: 'pending', reason: `will retry: ${reason}` } : PENDING;
+	return reason ? retryOutcome(reason) : PENDING;
 }
 
 function parseClaim(reply: Array<string | number | null>): Claim {
