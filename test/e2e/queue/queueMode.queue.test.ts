@@ -31,7 +31,7 @@ import { join } from 'node:path';
 
 import { executionError, nodeOutput, nodeRuns, type Execution } from '../lib/client';
 import { importExample, nodeNamed, renewWebhooks } from '../lib/examples';
-import { acceptedIds, maxPerSlidingWindow, startQueueTopology, type QueueTopology, type RedisServer } from '../lib/queueMode';
+import { acceptedIds, finishedExecutionsOf, maxPerSlidingWindow, startQueueTopology, type QueueTopology, type RedisServer } from '../lib/queueMode';
 import { selectedMajor } from '../lib/runtime';
 import { DEMO, tikTokApiCredentialData, type LoggedRequest } from '../lib/tiktok';
 import { waitFor } from '../lib/net';
@@ -151,20 +151,9 @@ describe(`queue mode (n8n ${MAJOR}): pacing, crashes, Redis outages and exact co
 
 	/** The flow's finished webhook executions, with data (sign-ups and flushes). */
 	async function finishedExecutions(flow: Flow, count: number, timeoutMs = 180_000): Promise<Execution[]> {
-		const where = (e: Execution) => e.mode === 'webhook';
-		try {
-			await q.client.waitForExecutions(flow.id, count, { where, timeoutMs: Math.min(timeoutMs, 60_000) });
-			return await q.client.waitForExecutions(flow.id, count, { where, timeoutMs: Math.min(timeoutMs, 60_000), includeData: true });
-		} catch (error) {
-			// Seen in CI after worker kills/restarts: n8n's REST API kept listing one execution as unfinished although
-			// its worker and main had both logged it finished. Accept it when the worker logs say so, and say it.
-			const listed = (await q.client.listAllExecutions({ workflowId: flow.id, includeData: true })).filter(where);
-			const finishedInLogs = new Set(q.executionsByWorker().flatMap((w) => w.finished));
-			const lagging = listed.filter((e) => !['success', 'error', 'crashed', 'canceled'].includes(e.status) || e.data?.resultData?.runData === undefined);
-			if (listed.length < count || !lagging.every((e) => finishedInLogs.has(String(e.id)))) throw error;
-			note(`REST API lists ${lagging.map((e) => `${e.id}: ${e.status}${e.data?.resultData?.runData === undefined ? ' (no run data)' : ''}`).join(', ')} although the worker logged it finished`);
-			return listed;
-		}
+		const { executions, lagging } = await finishedExecutionsOf(q, flow.id, count, { where: (e) => e.mode === 'webhook', timeoutMs: Math.min(timeoutMs, 60_000) });
+		if (lagging.length) note(`REST API lists ${lagging.join(', ')} as unfinished although the worker logged it finished`);
+		return executions;
 	}
 
 	/**
