@@ -22,6 +22,7 @@ import type { QueueWorkerArgs, QueueWorkerDone, QueueWorkerStats } from '../queu
 import { blockedPacer, frozenClock, neverCalled, unreachable } from '../lib/engine';
 import { ADVERTISER_ID, cpuShare, maxInSlidingWindow, resetServer, serverArrivals, serverCpu, serverStats, type ServerUrls } from '../lib/local';
 import { sleep } from '../lib/stats';
+import { deleteKeysUnder, keysUnder } from '../../test/harness/redisKeys';
 
 const ROOT = join(__dirname, '..', '..');
 const CEILING_USERS_PER_SECOND = 50 * 10_000;
@@ -108,24 +109,6 @@ function callsBetween(before: Map<string, number>, after: Map<string, number>): 
 	let total = 0;
 	for (const [name, calls] of after) if (name !== 'info') total += calls - (before.get(name) ?? 0);
 	return total;
-}
-
-/** Every key under `prefix:`, by SCAN. */
-async function keysOf(redis: Redis, prefix: string): Promise<string[]> {
-	const keys: string[] = [];
-	let cursor = '0';
-	do {
-		const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-		cursor = next;
-		keys.push(...found);
-	} while (cursor !== '0');
-	return keys;
-}
-
-async function deleteKeys(redis: Redis, prefix: string): Promise<number> {
-	const keys = await keysOf(redis, prefix);
-	for (let start = 0; start < keys.length; start += 500) await redis.unlink(...keys.slice(start, start + 500));
-	return keys.length;
 }
 
 function uniquePrefix(label: string): string {
@@ -266,7 +249,7 @@ async function runOnce(urls: ServerUrls, redis: Redis, args: QueueArgs, processe
 		}
 		await sleep(300);
 		for (const worker of workers) if (worker.exitCode === null) worker.kill('SIGKILL');
-		await deleteKeys(redis, keyPrefix);
+		await deleteKeysUnder(redis, keyPrefix);
 	}
 }
 
@@ -361,7 +344,7 @@ async function fill(
 		const report = await coordinator.report(scope);
 		if (report.pending !== users) throw new Error(`expected ${users} pending users, found ${report.pending}`);
 		const after = await redisInfo(redis);
-		const keys = await keysOf(redis, keyPrefix);
+		const keys = await keysUnder(redis, keyPrefix);
 		let bytes = 0;
 		for (const key of keys) bytes += Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) || 0;
 		return {
@@ -373,7 +356,7 @@ async function fill(
 		};
 	} finally {
 		coordinator.reset();
-		await deleteKeys(redis, keyPrefix);
+		await deleteKeysUnder(redis, keyPrefix);
 	}
 }
 

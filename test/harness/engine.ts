@@ -19,6 +19,9 @@ import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
 import { MAX_USERS_PER_REQUEST } from '../../nodes/shared/transport/types';
 import { classifyForEngine } from '../../nodes/TikTokBatchSync/sender';
 import { FakeClock } from './clock';
+import { deleteKeysUnder } from './redisKeys';
+
+export { deleteKeysUnder, keysUnder } from './redisKeys';
 
 export interface RecordedCall {
 	at: number;
@@ -97,23 +100,6 @@ export interface EngineUnderTest {
 	coordinator: BatchSyncEngine;
 	/** Stops the engine; for Redis also deletes every key of its (unique) prefix and closes the client. */
 	dispose(): Promise<void>;
-}
-
-/** Every key under `prefix:` (SCAN, never KEYS), for clean-up and key checks. */
-export async function keysUnder(redis: Redis, prefix: string): Promise<string[]> {
-	const keys: string[] = [];
-	let cursor = '0';
-	do {
-		const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-		cursor = next;
-		keys.push(...batch);
-	} while (cursor !== '0');
-	return keys;
-}
-
-export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<void> {
-	const keys = await keysUnder(redis, prefix);
-	for (let start = 0; start < keys.length; start += 500) await redis.unlink(...keys.slice(start, start + 500));
 }
 
 /** A fresh fake clock, fake TikTok and engine (deterministic jitter), as each engine test starts with. */

@@ -13,6 +13,7 @@ import { destinationId } from '../../nodes/TikTokBatchSync/engine/redis/coordina
 import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
 import { FakeClock, MINUTE, SECOND, T0 } from '../harness/clock';
 import { EMAIL_DESTINATION, FakeTikTok, emailUsers } from '../harness/engine';
+import { keysUnder } from '../harness/redisKeys';
 import { startRedisCluster, type RedisClusterHandle } from '../harness/redisCluster';
 
 const PREFIX = 'tts-cluster-test';
@@ -47,12 +48,7 @@ afterAll(async () => {
 async function clusterKeys(): Promise<Array<{ key: string; port: number }>> {
 	const out: Array<{ key: string; port: number }> = [];
 	for (const node of client.nodes('master')) {
-		let cursor = '0';
-		do {
-			const [next, batch] = await node.scan(cursor, 'MATCH', `${PREFIX}:*`, 'COUNT', 1000);
-			cursor = next;
-			for (const key of batch) out.push({ key, port: node.options.port as number });
-		} while (cursor !== '0');
+		for (const key of await keysUnder(node, PREFIX)) out.push({ key, port: node.options.port as number });
 	}
 	return out;
 }

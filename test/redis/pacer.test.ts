@@ -10,7 +10,8 @@ import { createInterface } from 'node:readline';
 import Redis from 'ioredis';
 
 import { RedisPacer, redisPacerKeys } from '../../nodes/TikTokBatchSync/engine/redis/pacer';
-import { deleteKeysUnder, maxInSlidingWindow, minGap, redisTimeMicros } from './stamps';
+import { deleteKeysUnder } from '../harness/redisKeys';
+import { maxInSlidingWindow, minGap, redisTimeMicros } from './stamps';
 
 const HOST = '127.0.0.1';
 const PORT = 6379;
@@ -35,7 +36,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-	await deleteKeysUnder(redis, `${prefix}:`);
+	await deleteKeysUnder(redis, prefix);
 	await redis.quit();
 });
 

@@ -16,6 +16,7 @@ import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
 import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { FakeClock, MINUTE, SECOND, T0 } from '../harness/clock';
 import { EMAIL_DESTINATION, FakeTikTok, TEST_REDIS, deleteKeysUnder, emailUsers, keysUnder } from '../harness/engine';
+import { scanKeys } from '../harness/redisKeys';
 
 const SCOPE = 'wf-races:Batch Sync';
 const TTL = 13 * 3_600_000 + 24 * 3_600_000;
@@ -128,17 +129,6 @@ function admitArgs(now: number, users: SyncUser[], windowMs: number, usersPerReq
 
 const claim = (redis: Redis, base: string, now: number, token: string, leaseMs = DEFAULT_LEASE_MS) =>
 	scriptsOf(redis).tiktokSyncClaim(base, now, TTL, leaseMs, token, 'gave up after 13 h of retries: ', 'no attempt could be made');
-
-async function scanAll(redis: Redis, pattern: string): Promise<Set<string>> {
-	const keys = new Set<string>();
-	let cursor = '0';
-	do {
-		const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-		cursor = next;
-		for (const key of batch) keys.add(key);
-	} while (cursor !== '0');
-	return keys;
-}
 
 /** Every key of the scope with its type and contents, for "nothing changed" comparisons. */
 async function snapshot(redis: Redis, prefix: string): Promise<Record<string, unknown>> {
@@ -464,7 +454,7 @@ describe('Redis engine: two processes on one scope', () => {
 
 describe('Redis engine: keys', () => {
 	it('every key is under <prefix>:{s:…}: with a TTL; nothing of the test appears under bull: or n8n:', async () => {
-		const others = async () => new Set([...(await scanAll(admin, 'bull:*')), ...(await scanAll(admin, 'n8n:*'))]);
+		const others = async () => new Set([...(await scanKeys(admin, 'bull:*')), ...(await scanKeys(admin, 'n8n:*'))]);
 		const before = await others();
 		const clock = new FakeClock();
 		const tiktok = new FakeTikTok(clock);
@@ -542,7 +532,7 @@ describe('Redis engine: keys', () => {
 		]);
 
 		// The scope's digest appears only under the prefix, and nothing of this test under bull: or n8n:.
-		const digestKeys = await scanAll(admin, `*${digest(SCOPE)}*`);
+		const digestKeys = new Set(await scanKeys(admin, `*${digest(SCOPE)}*`));
 		expect([...digestKeys].filter((key) => !key.startsWith(`${prefix}:`))).toEqual([]);
 		const created = [...(await others())].filter((key) => !before.has(key));
 		expect(created.filter((key) => key.includes(prefix) || key.includes(digest(SCOPE)) || key.includes('tts-races'))).toEqual([]);

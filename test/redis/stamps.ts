@@ -25,15 +25,3 @@ export function minGap(stamps: readonly number[]): number {
 	for (let i = 1; i < sorted.length; i++) min = Math.min(min, sorted[i] - sorted[i - 1]);
 	return min;
 }
-
-/** Deletes every key under `prefix` (SCAN MATCH prefix* + UNLINK), on one node. */
-export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<number> {
-	let cursor = '0';
-	let deleted = 0;
-	do {
-		const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 500);
-		cursor = next;
-		if (keys.length > 0) deleted += await redis.unlink(...keys);
-	} while (cursor !== '0');
-	return deleted;
-}
