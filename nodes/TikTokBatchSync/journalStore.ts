@@ -95,32 +95,43 @@ export function resetJournalMemory(): void {
 }
 
 /**
+ * What both books read at the start of an execution: the workflow's key (manual runs apart), its static data and
+ * the journals it holds (none for manual runs: n8n does not save their static data).
+ */
+abstract class WorkflowBook {
+	readonly workflow: string;
+	readonly manual: boolean;
+	protected readonly workflowId: string | undefined;
+	protected readonly staticData: IDataObject;
+	protected readonly journals: Record<string, unknown>;
+
+	constructor(context: IExecuteFunctions) {
+		this.manual = context.getMode() === 'manual';
+		this.workflowId = context.getWorkflow().id;
+		this.workflow = workflowKey(this.workflowId, context.getMode());
+		this.staticData = context.getWorkflowStaticData('global');
+		this.journals = this.manual ? {} : readJournals(this.staticData);
+	}
+
+	scopeOf(nodeName: string): string {
+		return scopeName(this.workflow, nodeName);
+	}
+}
+
+/**
  * The journal routine of one execution, for both operations: read what static data holds (manual runs have their
  * own scope and never read or write it: n8n does not save their static data), restore each node's scope once per
  * process, remember which nodes are live here, and write every live node's journal back at the end.
  */
-export class JournalSession implements ScopeBook {
-	readonly workflow: string;
-	readonly manual: boolean;
-	private readonly workflowId: string | undefined;
-	private readonly staticData: IDataObject;
-	private readonly journals: Record<string, unknown>;
+export class JournalSession extends WorkflowBook implements ScopeBook {
 	private readonly savedProfiles: Record<string, Omit<ScopeProfile, 'appKey'>>;
 
 	constructor(
 		context: IExecuteFunctions,
 		private readonly coordinator: SyncCoordinator,
 	) {
-		this.manual = context.getMode() === 'manual';
-		this.workflowId = context.getWorkflow().id;
-		this.workflow = workflowKey(context.getWorkflow().id, context.getMode());
-		this.staticData = context.getWorkflowStaticData('global');
-		this.journals = this.manual ? {} : readJournals(this.staticData);
+		super(context);
 		this.savedProfiles = readSavedProfiles(this.staticData);
-	}
-
-	scopeOf(nodeName: string): string {
-		return scopeName(this.workflow, nodeName);
 	}
 
 	/** Every Batch Sync node of the workflow with users journaled or live in this process. */
@@ -208,36 +219,30 @@ export interface ProfileView {
  * ran with; any process finds them. A static-data journal still there (written in regular mode, or by n8n 1.x, which
  * still loads static data on workers) is moved into Redis once and removed from static data.
  */
-export class SharedScopeBook implements ScopeBook {
-	readonly workflow: string;
-	readonly manual: boolean;
-	private readonly workflowId: string | undefined;
-	private readonly staticData: IDataObject;
-	private readonly journals: Record<string, unknown>;
+export class SharedScopeBook extends WorkflowBook implements ScopeBook {
 	private staticDataChanged = false;
+	/** The workflow's node directory, read from Redis once per execution (Flush & Report asks per node). */
+	private members?: Promise<Record<string, string>>;
 
 	constructor(
 		context: IExecuteFunctions,
 		private readonly engine: RedisSyncCoordinator,
 	) {
-		this.manual = context.getMode() === 'manual';
-		this.workflowId = context.getWorkflow().id;
-		this.workflow = workflowKey(context.getWorkflow().id, context.getMode());
-		this.staticData = context.getWorkflowStaticData('global');
-		this.journals = this.manual ? {} : readJournals(this.staticData);
+		super(context);
 	}
 
-	scopeOf(nodeName: string): string {
-		return scopeName(this.workflow, nodeName);
+	private knownNodes(): Promise<Record<string, string>> {
+		this.members ??= this.engine.members(this.workflow);
+		return this.members;
 	}
 
 	async nodeNames(): Promise<Set<string>> {
-		const known = await this.engine.members(this.workflow);
+		const known = await this.knownNodes();
 		return new Set([...Object.keys(known), ...Object.keys(this.journals), ...liveNodeNames(this.workflow)]);
 	}
 
 	async profileOf(nodeName: string): Promise<ProfileView> {
-		const known = await this.engine.members(this.workflow);
+		const known = await this.knownNodes();
 		let saved: Omit<ScopeProfile, 'appKey'> | undefined;
 		try {
 			saved = known[nodeName] ? (JSON.parse(known[nodeName]) as Omit<ScopeProfile, 'appKey'>) : undefined;
@@ -251,6 +256,7 @@ export class SharedScopeBook implements ScopeBook {
 		scopeProfiles().set(this.scopeOf(nodeName), profile);
 		const { appKey: _appKey, ...saved } = profile;
 		await this.engine.remember(this.workflow, nodeName, JSON.stringify(saved));
+		this.members = undefined;
 	}
 
 	async restore(nodeName: string, sender: Pick<Sender, 'send' | 'pacer'>, settings?: SyncSettings): Promise<string | undefined> {
@@ -268,6 +274,7 @@ export class SharedScopeBook implements ScopeBook {
 		const savedProfile = readSavedProfiles(this.staticData)[nodeName];
 		if (savedProfile || settings) {
 			await this.engine.remember(this.workflow, nodeName, JSON.stringify(savedProfile ?? { requestsPerSecond: undefined, settings }));
+			this.members = undefined;
 		}
 		// Moved (or unreadable): it must not be imported again, nor outlive the move in static data.
 		delete this.journals[nodeName];
