@@ -19,6 +19,11 @@ export class BacklogFullError extends Error {
 		this.maxPendingUsers = args.maxPendingUsers;
 		this.rejectedUsers = args.rejectedUsers;
 	}
+
+	/** For a scope (either engine's) that turned away `rejectedUsers`. */
+	static of(scope: { name: string; settings: { maxPendingUsers: number }; lastError?: string }, rejectedUsers: number): BacklogFullError {
+		return new BacklogFullError({ scope: scope.name, maxPendingUsers: scope.settings.maxPendingUsers, rejectedUsers, lastError: scope.lastError });
+	}
 }
 
 /** Workflow static data held something that is not a journal this engine wrote. */

@@ -76,12 +76,7 @@ export class SyncCoordinator implements BatchSyncEngine {
 			if (room <= 0) {
 				scope.cutWindows();
 				if (!this.canDrainSoon(scope)) {
-					rejection = new BacklogFullError({
-						scope: scope.name,
-						maxPendingUsers: scope.settings.maxPendingUsers,
-						rejectedUsers: users.length - next,
-						lastError: scope.lastError,
-					});
+					rejection = BacklogFullError.of(scope, users.length - next);
 					break;
 				}
 				await scope.nextChange();

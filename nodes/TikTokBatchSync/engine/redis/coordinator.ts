@@ -159,12 +159,7 @@ export class RedisSyncCoordinator {
 				if (admitted === batch.length) continue;
 				this.pump(scope);
 				if (!drainable) {
-					rejection = new BacklogFullError({
-						scope: scope.name,
-						maxPendingUsers: scope.settings.maxPendingUsers,
-						rejectedUsers: users.length - next,
-						lastError: scope.lastError,
-					});
+					rejection = BacklogFullError.of(scope, users.length - next);
 					break;
 				}
 				await this.nextChange();
