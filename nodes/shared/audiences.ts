@@ -107,11 +107,15 @@ export async function ensureAudience(
 	const created = processMap<Remembered>(CREATED);
 	const remember = (audienceId: string) => created.set(key, { audienceId, at: Date.now() });
 	const previous = locks.get(key) ?? Promise.resolve();
-	const resolve = async (): Promise<EnsuredAudience> => {
+	const recentlyResolved = (): EnsuredAudience | undefined => {
 		const recent = created.get(key);
 		if (trustRecent && recent && Date.now() - recent.at < RESOLVED_AUDIENCE_TTL_MS) {
 			return { audienceId: recent.audienceId, name: tiktokName, created: false };
 		}
+		return undefined;
+	};
+	const resolve = async (): Promise<EnsuredAudience> => {
+		const recent = created.get(key);
 		let existing: AudienceSummary | undefined;
 		try {
 			existing = await findAudienceByName(client, advertiserId, tiktokName);
@@ -140,7 +144,8 @@ export async function ensureAudience(
 		await shared?.note(key, audienceId);
 		return { audienceId, name: tiktokName, created: true };
 	};
-	const run = previous.catch(() => undefined).then(() => (shared ? shared.withLock(key, resolve) : resolve()));
+	// A lookup this process trusts needs no lock across processes: only a real lookup or create takes it.
+	const run = previous.catch(() => undefined).then(() => recentlyResolved() ?? (shared ? shared.withLock(key, resolve) : resolve()));
 	locks.set(key, run);
 	try {
 		return await run;
