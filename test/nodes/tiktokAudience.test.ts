@@ -1,9 +1,10 @@
-import type { IDataObject, INode } from 'n8n-workflow';
+import { NodeHelpers, type IDataObject, type INode, type INodeTypeDescription } from 'n8n-workflow';
 
 import { TikTokBusinessApi } from '../../credentials/TikTokBusinessApi.credentials';
 import { TikTokBusinessOAuth2Api } from '../../credentials/TikTokBusinessOAuth2Api.credentials';
 import { digestHex } from '../../nodes/shared/digest';
 import { TikTokAudience } from '../../nodes/TikTokAudience/TikTokAudience.node';
+import { TikTokBatchSync } from '../../nodes/TikTokBatchSync/TikTokBatchSync.node';
 import { chain, itemsNode, loadOptionsContext, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
 import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';
 import { useLocalTikTok } from '../harness/localTikTok';
@@ -432,5 +433,37 @@ describe('list search (resource locators)', () => {
 	it('a credential without App ID and Secret says what is missing', async () => {
 		const context = loadOptionsContext(nodeWith({}), accessTokenCredentials({ appId: '', secret: '' }), 'parameters.advertiserId');
 		await expect(new TikTokAudience().methods.listSearch.searchAdvertisers.call(context)).rejects.toThrow(/App ID and Secret/);
+	});
+});
+
+describe('ID checks', () => {
+	// n8n checks a locator mode's `validation` regex before every execution with its regex guard (250 ms budget), which
+	// timed out under load; the nodes check IDs themselves instead.
+	const descriptions: Array<[string, INodeTypeDescription]> = [
+		['TikTok Audience', new TikTokAudience().description],
+		['TikTok Batch Sync', new TikTokBatchSync().description as INodeTypeDescription],
+	];
+
+	it.each(descriptions)('%s: n8n finds no parameter issue in an ID that is not a number (the node reports it)', (_name, description) => {
+		for (const property of description.properties) {
+			for (const mode of property.modes ?? []) expect(mode.validation).toBeUndefined();
+		}
+		const node = audienceNode({ resource: 'user', operation: 'add', advertiserId: id('12ab'), audienceId: id('x1') });
+		const issues = NodeHelpers.getNodeParametersIssues(description.properties, { ...node, type: description.name }, description);
+		expect(JSON.stringify(issues?.parameters ?? {})).not.toMatch(/ID is a number/);
+	});
+
+	it('the node refuses an audience ID that is not a number, naming it, per item with Continue On Fail', async () => {
+		const run = await runNode({ resource: 'user', operation: 'add', advertiserId: id(US), audienceId: id('x1'), matchFields: ['email'] }, [
+			{ email: 'a@example.com' },
+		]);
+		expect(run.data.resultData.error?.message).toMatch(/An audience ID is a number of 3–25 digits, e\.g\. \d+; got "x1"/);
+		const tolerant = await runNode(
+			{ resource: 'audience', operation: 'get', advertiserId: id(US), audienceId: id('abc') },
+			[{}],
+			accessTokenCredentials(),
+			{ continueOnFail: true },
+		);
+		expect(outputJson(tolerant)[0].error).toMatch(/got "abc"/);
 	});
 });

@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 
 import Redis from 'ioredis';
 
-import { RedisPacer, redisPacerKeys } from '../../nodes/TikTokBatchSync/engine/redis/pacer';
+import { RedisPacer, redisPacerKeys } from '../../nodes/shared/redis/pacer';
 import { deleteKeysUnder } from '../harness/redisKeys';
 import { maxInSlidingWindow, minGap, redisTimeMicros } from './stamps';
 

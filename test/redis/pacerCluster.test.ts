@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 
 import { Cluster } from 'ioredis';
 
-import { RedisPacer, redisPacerKeys } from '../../nodes/TikTokBatchSync/engine/redis/pacer';
+import { RedisPacer, redisPacerKeys } from '../../nodes/shared/redis/pacer';
 import { startRedisCluster, type RedisClusterHandle } from '../harness/redisCluster';
 import { maxInSlidingWindow, minGap, redisTimeMicros } from './stamps';
 

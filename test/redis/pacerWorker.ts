@@ -6,7 +6,7 @@
  */
 import Redis from 'ioredis';
 
-import { RedisPacer } from '../../nodes/TikTokBatchSync/engine/redis/pacer';
+import { RedisPacer } from '../../nodes/shared/redis/pacer';
 import { redisTimeMicros } from './stamps';
 
 async function main(): Promise<void> {

@@ -4,20 +4,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 
+import { connectRedis, lastConnectionError, openRedis, unreachableMessage } from '../../nodes/shared/redis/client';
 import {
 	DEFAULT_KEY_PREFIX,
 	PREFIX_SETTING,
 	REDIS_SETTING,
-	connectRedis,
 	describeMode,
-	lastConnectionError,
 	n8nCommand,
-	openRedis,
 	selectSyncMode,
-	unreachableMessage,
 	type RedisTarget,
 	type SyncMode,
-} from '../../nodes/TikTokBatchSync/redisMode';
+} from '../../nodes/shared/redis/settings';
 
 const N8N = '/usr/local/lib/node_modules/n8n/bin/n8n';
 const START = ['/usr/local/bin/node', N8N, 'start'];
@@ -353,10 +350,10 @@ describe('describeMode and unreachableMessage', () => {
 			WORKER,
 		);
 		expect(describeMode(mode)).toBe(
-			'TikTok Batch Sync: Redis mode (n8n queue mode: worker command) at 127.0.0.1:6379, keys under tiktok-audience-sync:',
+			'TikTok Audience Sync: Redis mode (n8n queue mode: worker command) at 127.0.0.1:6379, keys under tiktok-audience-sync:',
 		);
 		expect(describeMode(selectSyncMode({}, START))).toBe(
-			'TikTok Batch Sync: in-process mode (regular n8n (not queue mode))',
+			'TikTok Audience Sync: in-process mode (regular n8n (not queue mode))',
 		);
 		const cluster = selectSyncMode({ QUEUE_BULL_REDIS_CLUSTER_NODES: 'a:1,b:2', QUEUE_BULL_REDIS_PASSWORD: SECRET }, WORKER);
 		expect(describeMode(cluster)).toContain('at Redis Cluster a:1,b:2');
@@ -372,7 +369,9 @@ describe('describeMode and unreachableMessage', () => {
 		const message = unreachableMessage(target, cause);
 		expect(message).toContain('localhost:6379');
 		expect(message).toContain('QUEUE_BULL_REDIS_HOST/PORT');
-		expect(message).toContain('ECONNREFUSED');
+		// The socket code is said in words: n8n replaces a message holding one with a generic text.
+		expect(message).toContain('connection refused 127.0.0.1:6379');
+		expect(message).not.toContain('ECONNREFUSED');
 		expect(message).toContain(`${REDIS_SETTING}=off`);
 		expect(message).toContain('only in regular mode');
 		expect(message).not.toContain(SECRET);
@@ -381,7 +380,7 @@ describe('describeMode and unreachableMessage', () => {
 			code: 'ECONNREFUSED',
 			errors: [new Error('connect ECONNREFUSED ::1:6379'), new Error('connect ECONNREFUSED 127.0.0.1:6379')],
 		});
-		expect(unreachableMessage(target, aggregate)).toContain('connect ECONNREFUSED ::1:6379; connect ECONNREFUSED');
+		expect(unreachableMessage(target, aggregate)).toContain('connection refused ::1:6379; connection refused 127.0.0.1:6379');
 		expect(unreachableMessage(target, undefined)).toContain('unknown error');
 		const own = redisTarget(selectSyncMode({ [REDIS_SETTING]: 'redis://h:1' }, START));
 		expect(unreachableMessage(own, 'timeout')).toContain(`fix ${REDIS_SETTING}`);
@@ -444,7 +443,7 @@ describe('openRedis (real sockets)', () => {
 			const message = unreachableMessage(target, cause ?? failure);
 			expect(message).toContain(`127.0.0.1:${port}`);
 			expect(message).toContain('QUEUE_BULL_REDIS_HOST/PORT');
-			expect(message).toContain('ECONNREFUSED');
+			expect(message).toContain('connection refused');
 			expect(message).not.toContain(SECRET);
 		} finally {
 			client.disconnect();
@@ -461,7 +460,7 @@ describe('openRedis (real sockets)', () => {
 		);
 		expect(Date.now() - started).toBeLessThan(5_000);
 		expect(error.message).toContain(`cannot reach Redis at 127.0.0.1:${port} (from ${REDIS_SETTING})`);
-		expect(error.message).toContain('ECONNREFUSED');
+		expect(error.message).toContain('connection refused');
 		expect(error.message).not.toContain(SECRET);
 	});
 

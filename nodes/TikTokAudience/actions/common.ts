@@ -1,10 +1,12 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
+import { checkTikTokId } from '../../shared/descriptions';
 import { toNodeError } from '../../shared/errors';
 
-/** Read a resource locator's value (list or ID mode) for one item, trimmed. */
-export function locatorValue(context: IExecuteFunctions, name: string, itemIndex: number): string {
-	return String(context.getNodeParameter(name, itemIndex, '', { extractValue: true }) ?? '').trim();
+/** Read an ad account or audience ID (list or ID mode) for one item, trimmed and checked (empty stays empty). */
+export function locatorValue(context: IExecuteFunctions, name: 'advertiserId' | 'audienceId', itemIndex: number): string {
+	const value = String(context.getNodeParameter(name, itemIndex, '', { extractValue: true }) ?? '').trim();
+	return value ? checkTikTokId(context.getNode(), name, value, itemIndex) : value;
 }
 
 /**

@@ -2,12 +2,13 @@ import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } f
 
 import { getClient } from '../../shared/connection';
 import { toNodeError } from '../../shared/errors';
+import { sharedStateFor, type SharedState } from '../../shared/sharedState';
 import type { TikTokClient } from '../../shared/transport/client';
-import { engineContextFor } from '../../TikTokBatchSync/coordinator';
 import * as audience from './audience/Audience.resource';
 import * as user from './user/User.resource';
 
-type Operation = (this: IExecuteFunctions, client: TikTokClient) => Promise<INodeExecutionData[]>;
+/** An operation gets the TikTok client and the process's shared state (queue mode: Redis for names, budget, memory). */
+type Operation = (this: IExecuteFunctions, client: TikTokClient, state: SharedState) => Promise<INodeExecutionData[]>;
 
 const operations: Record<string, Record<string, { execute: Operation }>> = {
 	audience: { create: audience.create, delete: audience.delete, get: audience.get, getMany: audience.getMany },
@@ -22,12 +23,12 @@ export async function router(this: IExecuteFunctions): Promise<INodeExecutionDat
 		throw new NodeOperationError(this.getNode(), `The operation "${operation}" of "${resource}" is not supported`);
 	}
 	// In queue mode its requests share the TikTok app's 50/s budget with every worker (through Redis).
-	engineContextFor(this);
+	const state = await sharedStateFor(this);
 	let client: TikTokClient;
 	try {
 		client = await getClient(this);
 	} catch (error) {
 		throw toNodeError(this.getNode(), error);
 	}
-	return [await handler.execute.call(this, client)];
+	return [await handler.execute.call(this, client, state)];
 }

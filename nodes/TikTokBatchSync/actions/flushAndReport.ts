@@ -14,7 +14,7 @@ import { senderFor } from '../sender';
  * nodes, their users and their counters are read from Redis: this worker flushes what any process took in.
  */
 export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-	const engineContext = engineContextFor(this);
+	const engineContext = await engineContextFor(this);
 	const coordinator = engineContext.engine;
 	const journal = bookFor(this, coordinator);
 	const restoreProblems: string[] = [];
@@ -57,6 +57,6 @@ export async function flushAndReport(this: IExecuteFunctions): Promise<INodeExec
 			location: 'outputPane',
 		});
 	}
-	const metrics = flushMetrics(perNode, activeWorkflow);
+	const metrics = flushMetrics(perNode, activeWorkflow, engineContext.state.noPersistence);
 	return [[metricsItem(metrics, this.getInputData().length)], []];
 }

@@ -2,12 +2,13 @@ import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } f
 
 import { resolveAudience } from '../../shared/audiences';
 import { getConnection } from '../../shared/connection';
-import { itemActionReader, matchValueReaders, readMatchSettings, type ItemAction } from '../../shared/descriptions';
+import { checkTikTokId, itemActionReader, matchValueReaders, readMatchSettings, type ItemAction } from '../../shared/descriptions';
 import { toNodeError } from '../../shared/errors';
 import { idTypeFor } from '../../shared/identifiers/fields';
 import { dedupeKey, hashUser } from '../../shared/identifiers/hash';
 import { appKeyFor } from '../../shared/transport/client';
-import { engineContextFor, sharedAudienceNames, sharedStateFailure } from '../coordinator';
+import { sharedAudienceNames } from '../../shared/sharedState';
+import { engineContextFor, sharedStateFailure } from '../coordinator';
 import { StateUnavailableError, tallyReasons, type SyncUser } from '../engine';
 import { bookFor } from '../journalStore';
 import { metricsItem, syncRunMetrics } from '../metrics';
@@ -22,7 +23,7 @@ import { senderFor } from '../sender';
 export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
 	const node = this.getNode();
-	const engineContext = engineContextFor(this);
+	const engineContext = await engineContextFor(this);
 	const coordinator = engineContext.engine;
 	const journal = bookFor(this, coordinator);
 	const scope = journal.scopeOf(node.name);
@@ -48,15 +49,16 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const advertiserId = String(this.getNodeParameter('advertiserId', 0, '', { extractValue: true }) ?? '').trim();
 	const selection = this.getNodeParameter('audienceSelection', 0, 'existing') as 'existing' | 'byName';
 	if (!advertiserId) throw new NodeOperationError(node, 'Choose an ad account');
+	checkTikTokId(node, 'advertiserId', advertiserId);
 	const ref =
 		selection === 'byName'
 			? String(this.getNodeParameter('audienceName', 0, ''))
 			: String(this.getNodeParameter('audienceId', 0, '', { extractValue: true }) ?? '').trim();
+	if (selection !== 'byName' && ref) checkTikTokId(node, 'audienceId', ref);
 	let audienceId: string;
 	try {
 		// In queue mode two workers resolving one name at once must make one audience.
-		const shared = coordinator.kind === 'redis' ? sharedAudienceNames(coordinator) : undefined;
-		audienceId = await resolveAudience(sender.client, { advertiserId, selection, ref }, shared);
+		audienceId = await resolveAudience(sender.client, { advertiserId, selection, ref }, sharedAudienceNames(engineContext.state));
 	} catch (error) {
 		throw toNodeError(node, error);
 	}
@@ -116,6 +118,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		totals: await coordinator.report(scope),
 		engine: coordinator.kind,
 		waitedForDelivery: waitForDelivery,
+		noPersistence: engineContext.state.noPersistence,
 	});
 
 	const usersOut: INodeExecutionData[] = items.map((item, itemIndex) => {

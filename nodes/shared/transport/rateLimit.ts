@@ -28,7 +28,7 @@ function registry(): Registry {
 
 // Requests leave evenly spaced but can arrive bunched (network jitter, a busy event loop on either side); a 5% longer
 // interval keeps TikTok's sliding-second count under the limit even then.
-const PACING_INTERVAL_MS = 1050;
+export const PACING_INTERVAL_MS = 1050;
 
 function newBucket(requestsPerSecond: number, parentBucket?: TokenBucket): TokenBucket {
 	const bucket = new TokenBucket({ bucketSize: 1, tokensPerInterval: requestsPerSecond, interval: PACING_INTERVAL_MS, parentBucket });
@@ -37,7 +37,8 @@ function newBucket(requestsPerSecond: number, parentBucket?: TokenBucket): Token
 	return bucket;
 }
 
-function clampRate(requestsPerSecond: number | undefined): number {
+/** A caller's rate within the app's budget: (0, 50]; 50 when absent or not a positive number. */
+export function clampRate(requestsPerSecond: number | undefined): number {
 	if (requestsPerSecond === undefined || !Number.isFinite(requestsPerSecond) || requestsPerSecond <= 0) {
 		return TIKTOK_MAX_REQUESTS_PER_SECOND;
 	}

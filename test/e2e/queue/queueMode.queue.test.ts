@@ -3,7 +3,7 @@
  * 2 workers, the package tarball packed from the working tree, the local TikTok API in its own process with its
  * request log), with N8N_TIKTOK_SYNC_LEASE_MS=5000 so a killed worker's request is sent again within seconds:
  *
- * 1. each worker logs the package's one "TikTok Batch Sync: Redis mode (…)" line, once, at first use;
+ * 1. each worker logs the package's one "TikTok Audience Sync: Redis mode (…)" line, once, at first use;
  * 2. pacing across workers: a load two independent pacers would push past 50 requests/s (n8n 2: 200 webhooks × 100
  *    users, Users per Request 10 → 2,000 requests) runs on both workers; at the local API (which enforces TikTok's
  *    50/s per app) at most 50 requests in every sliding 1,000 ms, no 40100; every user delivered; Flush & Report's
@@ -42,7 +42,7 @@ const FULL = MAJOR === 2;
 const itFull = FULL ? it : it.skip;
 const SYNC_NODE = 'TikTok Batch Sync';
 const MAPPING = 'segment/mapping/';
-const MODE_LINE = /TikTok Batch Sync: Redis mode \([^\n]*/g;
+const MODE_LINE = /TikTok Audience Sync: Redis mode \([^\n]*/g;
 /** n8n 2: 200 × 100 users, 10 per request (2,000 requests, ~42 s at 50 per 1.05 s). n8n 1 smoke: 40 × 25. */
 const LOAD = FULL ? { webhooks: 200, usersPerCall: 100, usersPerRequest: 10 } : { webhooks: 40, usersPerCall: 25, usersPerRequest: 10 };
 

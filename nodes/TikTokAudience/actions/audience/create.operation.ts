@@ -2,6 +2,7 @@ import type { IExecuteFunctions, INodeExecutionData, INodeProperties } from 'n8n
 
 import { ensureAudience, MAX_AUDIENCES_PER_AD_ACCOUNT } from '../../../shared/audiences';
 import { advertiserProperty } from '../../../shared/descriptions';
+import { sharedAudienceNames, type SharedState } from '../../../shared/sharedState';
 import type { TikTokClient } from '../../../shared/transport/client';
 import { forEachItem, locatorValue } from '../common';
 
@@ -46,13 +47,13 @@ export const description: INodeProperties[] = [
 	},
 ];
 
-export async function execute(this: IExecuteFunctions, client: TikTokClient): Promise<INodeExecutionData[]> {
+export async function execute(this: IExecuteFunctions, client: TikTokClient, state: SharedState): Promise<INodeExecutionData[]> {
 	return await forEachItem(this, async (itemIndex) => {
 		const advertiserId = locatorValue(this, 'advertiserId', itemIndex);
 		const name = String(this.getNodeParameter('name', itemIndex, '')).trim();
 		if (!name) throw new Error('Enter a name for the audience');
 		const { reuseExisting = true } = this.getNodeParameter('options', itemIndex, {}) as { reuseExisting?: boolean };
-		const audience = await ensureAudience(client, advertiserId, name, reuseExisting);
+		const audience = await ensureAudience(client, advertiserId, name, reuseExisting, false, sharedAudienceNames(state));
 		return { advertiserId, audienceId: audience.audienceId, name: audience.name, created: audience.created };
 	});
 }

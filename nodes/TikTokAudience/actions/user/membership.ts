@@ -16,6 +16,7 @@ import { describeTikTokFailure, toNodeError } from '../../../shared/errors';
 import {
 	advertiserProperty,
 	audienceTargetProperties,
+	checkTikTokId,
 	identifierOptionProperties,
 	itemActionProperty,
 	itemActionReader,
@@ -27,6 +28,7 @@ import {
 import { parameterReader } from '../../../shared/fastParameters';
 import { idTypeFor } from '../../../shared/identifiers/fields';
 import { dedupeKey, hashUser } from '../../../shared/identifiers/hash';
+import { sharedAudienceNames, type SharedState } from '../../../shared/sharedState';
 import type { TikTokClient } from '../../../shared/transport/client';
 import { isTikTokApiError } from '../../../shared/transport/errors';
 import { batchesOf, buildMappingRequest } from '../../../shared/transport/mapping';
@@ -102,6 +104,7 @@ export async function executeMembership(
 	this: IExecuteFunctions,
 	client: TikTokClient,
 	operation: MembershipOperation,
+	state: SharedState,
 ): Promise<INodeExecutionData[]> {
 	const items = this.getInputData();
 	const readItemAction = operation === 'addOrRemove' ? itemActionReader(this, items) : undefined;
@@ -129,6 +132,8 @@ export async function executeMembership(
 			};
 			if (!choice.advertiserId) throw new NodeOperationError(this.getNode(), 'Choose an ad account', { itemIndex });
 			if (!choice.ref) throw new NodeOperationError(this.getNode(), 'Choose an audience or enter its name', { itemIndex });
+			checkTikTokId(this.getNode(), 'advertiserId', choice.advertiserId, itemIndex);
+			if (selection !== 'byName') checkTikTokId(this.getNode(), 'audienceId', choice.ref, itemIndex);
 			const itemAction = readItemAction ? readItemAction(itemIndex) : { action: operation as ItemAction };
 			const base: IDataObject = { action: itemAction.action ?? operation, advertiserId: choice.advertiserId };
 			if (itemAction.reason !== undefined) {
@@ -178,7 +183,7 @@ export async function executeMembership(
 		}
 		let audienceId: string;
 		try {
-			audienceId = await withQuickRetries(() => resolveAudience(client, choice));
+			audienceId = await withQuickRetries(() => resolveAudience(client, choice, sharedAudienceNames(state)));
 		} catch (error) {
 			const firstItem = userList[0]?.itemIndexes[0];
 			const nodeError = toNodeError(this.getNode(), error, firstItem);

@@ -1,10 +1,11 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 
+import type { SharedState } from '../../../shared/sharedState';
 import type { TikTokClient } from '../../../shared/transport/client';
 import { executeMembership, membershipDescription } from './membership';
 
 export const description = membershipDescription('remove');
 
-export async function execute(this: IExecuteFunctions, client: TikTokClient): Promise<INodeExecutionData[]> {
-	return await executeMembership.call(this, client, 'remove');
+export async function execute(this: IExecuteFunctions, client: TikTokClient, state: SharedState): Promise<INodeExecutionData[]> {
+	return await executeMembership.call(this, client, 'remove', state);
 }

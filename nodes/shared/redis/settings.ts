@@ -1,18 +1,20 @@
 /**
- * Where the Batch Sync engine keeps its state, and how it connects to Redis.
+ * Where the package keeps the state its nodes share (Batch Sync's engine, the pacer, mirrored lists), chosen once per
+ * process, and which Redis it uses.
  *
- * - Regular n8n (one process): the in-process engine (state in memory, journal in workflow static data).
+ * - Regular n8n (one process): in the process (Batch Sync's journal in workflow static data; mirrors on disk in n8n's
+ *   user folder).
  * - n8n queue mode (`n8n worker`, `n8n webhook`, or EXECUTIONS_MODE=queue): Redis, so every worker shares one pacer,
- *   one window per scope and exact counts. The connection is n8n's own (QUEUE_BULL_REDIS_*), or a separate Redis
- *   named by N8N_TIKTOK_SYNC_REDIS.
- * - N8N_TIKTOK_SYNC_REDIS=off keeps the in-process engine even in queue mode (the caller warns: pacing is then per
+ *   one window per scope, exact counts and one memory per mirror. The connection is n8n's own (QUEUE_BULL_REDIS_*), or
+ *   a separate Redis named by N8N_TIKTOK_SYNC_REDIS.
+ * - N8N_TIKTOK_SYNC_REDIS=off keeps the state in the process even in queue mode (the caller warns: pacing is then per
  *   process). A redis:// URL in N8N_TIKTOK_SYNC_REDIS turns Redis mode on in regular mode too.
  *
- * n8n-free on purpose: the engine and its tests use it without n8n. Nothing here ever puts a password in a message.
+ * n8n-free on purpose: the engines, the stores and their tests use it without n8n. Nothing here ever puts a password
+ * in a message.
  */
 import { readFileSync } from 'node:fs';
-import { Cluster, Redis } from 'ioredis';
-import type { ClusterOptions, RedisOptions } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 
 /** The package setting: a redis:// or rediss:// URL (a Redis of its own), or 'off'. */
 export const REDIS_SETTING = 'N8N_TIKTOK_SYNC_REDIS';
@@ -128,7 +130,7 @@ function invalidUrl(name: string, problem: string): Error {
 	return new Error(`${name} is not valid: ${problem}. Accepted: ${URL_FORM}.`);
 }
 
-function formatAddress(host: string, port: number): string {
+export function formatAddress(host: string, port: number): string {
 	return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
@@ -289,136 +291,8 @@ export function selectSyncMode(
 
 /** One line for n8n's log. */
 export function describeMode(mode: SyncMode): string {
-	if (mode.kind === 'in-process') return `TikTok Batch Sync: in-process mode (${mode.why})`;
+	if (mode.kind === 'in-process') return `TikTok Audience Sync: in-process mode (${mode.why})`;
 	const { target } = mode;
 	const cluster = target.clusterNodes ? 'Redis Cluster ' : '';
-	return `TikTok Batch Sync: Redis mode (${mode.why}) at ${cluster}${target.address}, keys under ${target.keyPrefix}:`;
-}
-
-/*
- * Client settings for a package running inside n8n's worker:
- * - connectTimeout 3 s: an unreachable host shows up fast.
- * - enableOfflineQueue stays true: commands sent before 'ready' (or during a short reconnect) wait in the queue and
- *   go out once connected, so the engine need not wait for 'ready' itself. What bounds the wait is
- *   maxRetriesPerRequest 1: a queued command fails (MaxRetriesPerRequestError) once two connection attempts in a row
- *   have failed, ~0.2 s for a refused port, ~6 s for a silent host, instead of waiting for ever.
- * - retryStrategy: the client keeps reconnecting in the background (200 ms steps up to 2 s), so Redis coming back
- *   needs no new client.
- * - autoResendUnfulfilledCommands stays true (ioredis' default; with false, a command in flight at a disconnect would
- *   never settle): a command cut off by a disconnect is sent again after reconnecting, so it may run twice. The
- *   engine's scripts must tolerate that (claim/settle with tokens do).
- * - keepAlive 10 s: TCP keep-alive probes on idle connections (ioredis' 0 means the OS default, 2 h on Linux).
- * - enableAutoPipelining false (explicit): commands go out in the order and batches the engine sends them.
- * - No socketTimeout/commandTimeout: blocking commands must stay possible; the engine may bound its own calls.
- * - Not `keyPrefix`: the engine builds its keys with target.keyPrefix (ioredis' keyPrefix is not applied to keys
- *   built inside Lua scripts).
- * - Cluster: clusterRetryStrategy gives up after 5 attempts (~3 s) when no node answers at all, so queued commands
- *   fail ("None of startup nodes is available") rather than wait for ever; the client then ends (status 'end') and
- *   the engine opens a new one on its next use.
- * - An 'error' listener: without one ioredis prints every reconnection error to stderr (n8n's log). Errors still
- *   reach the engine through the rejected commands; the last one is kept for lastConnectionError().
- */
-const CLIENT_OPTIONS: RedisOptions = {
-	connectTimeout: 3_000,
-	maxRetriesPerRequest: 1,
-	enableOfflineQueue: true,
-	enableReadyCheck: true,
-	autoResendUnfulfilledCommands: true,
-	enableAutoPipelining: false,
-	keepAlive: 10_000,
-	retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-};
-
-const lastErrors = new WeakMap<Redis | Cluster, Error>();
-
-/** Opens the client (it connects at once). */
-export function openRedis(target: RedisTarget): Redis | Cluster {
-	let client: Redis | Cluster;
-	if (target.clusterNodes) {
-		const { host: _host, port: _port, db: _db, ...nodeOptions } = target.options;
-		const clusterOptions: ClusterOptions = {
-			redisOptions: { ...nodeOptions, ...CLIENT_OPTIONS },
-			enableOfflineQueue: true,
-			enableReadyCheck: true,
-			enableAutoPipelining: false,
-			clusterRetryStrategy: (times: number) => (times > 5 ? null : Math.min(times * 200, 1_000)),
-			slotsRefreshTimeout: 2_000,
-		};
-		client = new Cluster(target.clusterNodes, clusterOptions);
-	} else {
-		client = new Redis({ ...target.options, ...CLIENT_OPTIONS });
-	}
-	client.on('error', (error: Error) => lastErrors.set(client, error));
-	return client;
-}
-
-/** The last connection error the client reported (e.g. ECONNREFUSED), a better cause than MaxRetriesPerRequestError. */
-export function lastConnectionError(client: Redis | Cluster): Error | undefined {
-	return lastErrors.get(client);
-}
-
-/**
- * Opens the client and waits until it is ready; on the first connection error (or after `timeoutMs`) closes it and
- * throws an Error with unreachableMessage(). For the engine's start in Redis mode: no silent fallback.
- */
-export async function connectRedis(target: RedisTarget, timeoutMs = 5_000): Promise<Redis | Cluster> {
-	const client = openRedis(target);
-	try {
-		await new Promise<void>((resolve, reject) => {
-			const done = (error?: Error) => {
-				clearTimeout(timer);
-				client.off('ready', onReady);
-				client.off('error', onError);
-				client.off('end', onEnd);
-				if (error) reject(error);
-				else resolve();
-			};
-			const onReady = () => done();
-			const onError = (error: Error) => done(error);
-			const onEnd = () => done(lastErrors.get(client) ?? new Error('the connection closed'));
-			const timer = setTimeout(() => done(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-			client.on('ready', onReady);
-			client.on('error', onError);
-			client.on('end', onEnd);
-			if (client.status === 'ready') done();
-		});
-	} catch (cause) {
-		client.disconnect();
-		throw new Error(unreachableMessage(target, cause));
-	}
-	return client;
-}
-
-function causeText(cause: unknown): string {
-	// Duck-typed, not `instanceof Error`: errors from another realm (Node's own, seen from a vm context) are not.
-	if (typeof cause === 'object' && cause !== null && typeof (cause as Error).message === 'string') {
-		const error = cause as Error & { errors?: unknown[]; code?: unknown };
-		// Node's connect with autoSelectFamily reports an AggregateError whose own message is empty.
-		let text = error.message;
-		if (!text && Array.isArray(error.errors) && error.errors.length > 0) text = error.errors.map(causeText).join('; ');
-		const code = typeof error.code === 'string' ? error.code : undefined;
-		if (!text) text = code ?? String(error.name ?? 'Error');
-		else if (code && !text.includes(code)) text = `${code}: ${text}`;
-		return text;
-	}
-	if (typeof cause === 'string' && cause) return cause;
-	return 'unknown error';
-}
-
-/** A clear message when Redis cannot be reached: the setting(s), the address, the cause and what to do. */
-export function unreachableMessage(target: RedisTarget, cause: unknown): string {
-	let text = causeText(cause);
-	const password = target.options.password;
-	if (password) text = text.split(password).join('***');
-	const kind = target.clusterNodes ? 'Redis Cluster' : 'Redis';
-	const fix =
-		target.source === REDIS_SETTING
-			? `Start Redis there or fix ${REDIS_SETTING}`
-			: `Start Redis there or fix ${target.source} (n8n's own queue uses them too), ` +
-				`or set ${REDIS_SETTING} to the redis:// URL of another Redis`;
-	return (
-		`TikTok Batch Sync cannot reach ${kind} at ${target.address} (from ${target.source}): ${text}. ${fix}. ` +
-		`${REDIS_SETTING}=off keeps the sync state in the n8n process instead; use it only in regular mode ` +
-		`(in queue mode every worker would then pace on its own and together exceed TikTok's rate limits).`
-	);
+	return `TikTok Audience Sync: Redis mode (${mode.why}) at ${cluster}${target.address}, keys under ${target.keyPrefix}:`;
 }

@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
-
-import type { RequestPacer } from '../types';
+import { clampRate, PACING_INTERVAL_MS, TIKTOK_MAX_REQUESTS_PER_SECOND, type RequestPacer } from '../transport/rateLimit';
+import { digest } from './keys';
 
 /*
  * One request pacer per TikTok app shared by every process that sends for it (n8n queue mode: several workers),
@@ -14,11 +13,6 @@ import type { RequestPacer } from '../types';
  * lower rate has a second key (its own TAT) and is admitted only when both keys allow it, both advanced in the same
  * script. Processes that lose a race simply wait again (with a little randomness, so waiters do not wake together).
  */
-
-/** TikTok's Marketing API ceiling per app. */
-export const REDIS_PACER_MAX_REQUESTS_PER_SECOND = 50;
-/** The same pacing interval as rateLimit.ts: `rate` requests per 1050 ms. */
-export const REDIS_PACER_INTERVAL_MS = 1050;
 
 /** The part of ioredis's Redis and Cluster the pacer uses (defineCommand runs EVALSHA, falling back to EVAL). */
 export interface RedisLike {
@@ -42,6 +36,8 @@ export interface RedisPacerOptions {
 	sleep?: (ms: number) => Promise<void>;
 	/** Longest single wait before asking Redis again (default 1000 ms). */
 	maxSleepMs?: number;
+	/** Words a failed Redis call for the user (the package's one Redis message); default: the error as it is. */
+	describeFailure?: (error: unknown) => Error;
 }
 
 // KEYS[1]: the app's TAT; KEYS[2] (optional): the caller's TAT.
@@ -82,17 +78,6 @@ type PaceCommand = (...args: Array<string | number>) => Promise<unknown>;
 
 const defaultSleep = async (ms: number): Promise<void> => await new Promise((resolve) => setTimeout(resolve, ms));
 
-function digest(value: string, length: number): string {
-	return createHash('sha256').update(value).digest('hex').slice(0, length);
-}
-
-export function clampPacerRate(requestsPerSecond: number | undefined): number {
-	if (requestsPerSecond === undefined || !Number.isFinite(requestsPerSecond) || requestsPerSecond <= 0) {
-		return REDIS_PACER_MAX_REQUESTS_PER_SECOND;
-	}
-	return Math.min(requestsPerSecond, REDIS_PACER_MAX_REQUESTS_PER_SECOND);
-}
-
 /** The keys of one app (and caller): both carry the `{app:…}` hash tag, so they sit in one Redis Cluster slot. */
 export function redisPacerKeys(
 	keyPrefix: string,
@@ -100,13 +85,13 @@ export function redisPacerKeys(
 	caller?: { callerKey?: string; requestsPerSecond?: number },
 ): { app: string; caller?: string } {
 	const app = `${keyPrefix}:{app:${digest(appKey, 20)}}:pace`;
-	const rate = clampPacerRate(caller?.requestsPerSecond);
-	if (rate >= REDIS_PACER_MAX_REQUESTS_PER_SECOND) return { app };
+	const rate = clampRate(caller?.requestsPerSecond);
+	if (rate >= TIKTOK_MAX_REQUESTS_PER_SECOND) return { app };
 	return { app, caller: `${app}:${digest(caller?.callerKey ?? '', 16)}:${rate}` };
 }
 
 function intervalMicros(requestsPerSecond: number): number {
-	return Math.ceil((REDIS_PACER_INTERVAL_MS * 1000) / requestsPerSecond);
+	return Math.ceil((PACING_INTERVAL_MS * 1000) / requestsPerSecond);
 }
 
 export class RedisPacer implements RequestPacer {
@@ -115,9 +100,10 @@ export class RedisPacer implements RequestPacer {
 	private readonly intervals: number[];
 	private readonly sleep: (ms: number) => Promise<void>;
 	private readonly maxSleepMs: number;
+	private readonly describeFailure?: (error: unknown) => Error;
 
 	constructor(redis: RedisLike, options: RedisPacerOptions) {
-		const rate = clampPacerRate(options.requestsPerSecond);
+		const rate = clampRate(options.requestsPerSecond);
 		const keys = redisPacerKeys(options.keyPrefix, options.appKey, {
 			callerKey: options.callerKey,
 			requestsPerSecond: rate,
@@ -125,10 +111,11 @@ export class RedisPacer implements RequestPacer {
 		this.keys = keys.caller === undefined ? [keys.app] : [keys.app, keys.caller];
 		this.intervals =
 			keys.caller === undefined
-				? [intervalMicros(REDIS_PACER_MAX_REQUESTS_PER_SECOND)]
-				: [intervalMicros(REDIS_PACER_MAX_REQUESTS_PER_SECOND), intervalMicros(rate)];
+				? [intervalMicros(TIKTOK_MAX_REQUESTS_PER_SECOND)]
+				: [intervalMicros(TIKTOK_MAX_REQUESTS_PER_SECOND), intervalMicros(rate)];
 		this.sleep = options.sleep ?? defaultSleep;
 		this.maxSleepMs = Math.max(1, options.maxSleepMs ?? DEFAULT_MAX_SLEEP_MS);
+		this.describeFailure = options.describeFailure;
 
 		const name = this.keys.length === 1 ? COMMAND_APP : COMMAND_APP_AND_CALLER;
 		const commands = redis as unknown as Record<string, PaceCommand | undefined>;
@@ -145,7 +132,12 @@ export class RedisPacer implements RequestPacer {
 		const args: Array<string | number> = [...this.keys];
 		args.push(this.intervals[0], this.intervals[1] ?? 0, KEEP_PAST_TAT_MS);
 		for (;;) {
-			const reply = await this.command(...args);
+			let reply: unknown;
+			try {
+				reply = await this.command(...args);
+			} catch (error) {
+				throw this.describeFailure ? this.describeFailure(error) : error;
+			}
 			const wait = Number(reply);
 			if (wait === 0) return;
 			if (!Number.isFinite(wait) || wait < 0) throw new Error(`RedisPacer: unexpected reply from Redis: ${String(reply)}`);
