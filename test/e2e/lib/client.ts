@@ -354,6 +354,11 @@ export class N8nClient {
 		}
 	}
 
+	/** GET /api/v1/executions/:id with its data, as it is now (finished or not). */
+	async getExecution(executionId: string): Promise<Execution> {
+		return this.api<Execution>('GET', `/executions/${executionId}?includeData=true`);
+	}
+
 	/** runManually + waitForExecution. */
 	async runAndWait(workflowId: string, opts: { triggerNode?: string; extra?: Record<string, unknown>; timeoutMs?: number } = {}): Promise<Execution> {
 		const id = await this.runManually(workflowId, opts);
