@@ -1,6 +1,7 @@
 import { idTypeFor } from '../nodes/shared/identifiers/fields';
 import { dedupeKey, hashIdentifier, hashUser } from '../nodes/shared/identifiers/hash';
-import { normaliseDeviceId, normaliseEmail, normalisePhone } from '../nodes/shared/identifiers/normalise';
+import { normaliseDeviceId, normaliseEmail } from '../nodes/shared/identifiers/normalise';
+import { normalisePhone } from '../nodes/shared/identifiers/phone';
 
 // Vectors computed outside this code with `printf '%s' VALUE | sha256sum` (and md5sum), plus the one in
 // TikTok's API notes (sha256("testing@testing.com")).
@@ -141,13 +142,30 @@ describe('phone', () => {
 		// 800 is a calling code of no country (international freephone).
 		['06 1234 5678', '800', 'phone has no country code and the Default Country Code is neither an ISO country code (e.g. IT) nor a calling code (e.g. 39)'],
 		['+1 415 CALL NOW', '', 'phone contains characters that are not digits'],
-		['+1 415 555 0123 ext. 4', '', 'phone contains characters that are not digits'],
+		['+1 415 CALL ext. 4', '', 'phone contains characters that are not digits'],
+		['ext. 4', '1', 'phone contains characters that are not digits'],
+		['+1 415 555 0123 x', '', 'phone contains characters that are not digits'],
 		['+12', '', 'phone cannot be made into a valid international (E.164) number'],
 		['0000000', '44', 'phone cannot be made into a valid international (E.164) number'],
 		['', '1', 'phone is empty'],
 		[true, '1', 'phone is not text or a number (got a boolean)'],
 	])('refuses %p (country %p)', (input, country, reason) => {
 		expect(hashIdentifier('phone', input, { defaultCountryCode: country })).toEqual({ reason });
+	});
+
+	it.each([
+		['+1 415 555 0123 ext. 4', ''],
+		['+1 (415) 555-0123 x12', ''],
+		['415-555-0123 #4567', 'US'],
+		['415.555.0123 EXT:12 ', '1'],
+		['+1 415 555 0123, ext 7', ''],
+		['+1 415 555 0123;ext=99', ''],
+		['415 555 0123,,12', 'US'],
+		['415-555-0123-910#', '1'],
+		['+1 415 555 0123 extension 12', ''],
+	])('drops the extension of %p (country %p): the number without it is the one that matches', (input, country) => {
+		expect(normalisePhone(input, country)).toEqual({ value: '+14155550123' });
+		expect(hashIdentifier('phone', input, { defaultCountryCode: country })).toEqual({ hash: VECTORS['+14155550123'] });
 	});
 
 	// Each of these has a plausible length but breaks its country's plan; a "lengths only" check passes most.

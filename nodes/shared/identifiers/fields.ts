@@ -1,5 +1,6 @@
 import type { IdType } from '../transport/types';
-import { emailValue, normaliseDeviceId, normalisePhone, valueOrRefused, type EmailNormalisation } from './normalise';
+import { emailValue, normaliseDeviceId, valueOrRefused, type EmailNormalisation } from './normalise';
+import { phoneValue } from './phone';
 
 /** The fields a user can be matched on, as the nodes present them. */
 export type MatchField = 'email' | 'phone' | 'idfa' | 'aaid';
@@ -43,7 +44,7 @@ export const MATCH_FIELD_SPECS: Readonly<Record<MatchField, MatchFieldSpec>> = {
 		hint: 'Plain (any format) or SHA-256 of the E.164 number',
 		isDevice: false,
 		idTypes: { sha256: 'PHONE_SHA256' },
-		normalise: (raw, options) => valueOrRefused(normalisePhone(raw, options.defaultCountryCode ?? '')),
+		normalise: (raw, options) => phoneValue(raw, options.defaultCountryCode ?? ''),
 	},
 	idfa: {
 		label: 'IDFA',

@@ -4,15 +4,6 @@
  * Every function returns either `{ value }` (ready to hash) or `{ reason }` (why this value can never match).
  * Reasons never quote the raw value: they may end up in logs, outputs and workflow static data.
  */
-import {
-	isSupportedCountry,
-	parsePhoneNumberFromString,
-	type CountryCode,
-	type MetadataJson,
-	type PhoneNumber,
-} from 'libphonenumber-js/core';
-import phoneMetadata from 'libphonenumber-js/metadata.max.json';
-
 export type Normalised = { value: string; reason?: undefined } | { value?: undefined; reason: string };
 
 /**
@@ -29,14 +20,6 @@ const MAX_DEVICE_ID_LENGTH = 64;
 /** The ASCII characters String.prototype.trim() removes: space, tab, line feed, vertical tab, form feed, return. */
 export function isAsciiSpace(code: number): boolean {
 	return code === 32 || (code >= 9 && code <= 13);
-}
-
-/** A string, or a number (phones are often stored as numbers), else undefined. */
-function asText(raw: unknown): string | undefined {
-	if (typeof raw === 'string') return raw;
-	if (typeof raw === 'number' && Number.isFinite(raw)) return String(raw);
-	if (typeof raw === 'bigint') return raw.toString();
-	return undefined;
 }
 
 export function isEmpty(raw: unknown): boolean {
@@ -69,7 +52,8 @@ export function valueOrRefused(normalised: Normalised): string | undefined {
 	return normalised.value;
 }
 
-function refuse(reason: string): undefined {
+/** Leaves `reason` in `refused` and returns undefined: `return refuse('…')` in a normaliser's hot path. */
+export function refuse(reason: string): undefined {
 	refused.reason = reason;
 	return undefined;
 }
@@ -152,96 +136,6 @@ function isForbiddenUnicode(code: number): boolean {
 		code === 0x3000 ||
 		code === 0xfeff
 	);
-}
-
-/**
- * The phone rules of every country come from libphonenumber-js (Google's libphonenumber metadata, pinned with the
- * package) with its "max" metadata set. "max" validates a number against each country's number types (fixed
- * line, mobile, toll-free…: "+55 11 8123-4567" is refused because São Paulo mobiles begin with 9, "+81 90 1234 567"
- * because Japanese mobiles have 11 digits), where "min" only checks leading digits and lengths and would let such
- * numbers through to be hashed, "synced" and never matched. It costs about 70 kB more than "min" in the package;
- * the CPU per phone is measured by `npm run bench` (bench/NOTES.md).
- */
-const PHONE_METADATA: MetadataJson = phoneMetadata;
-const CALLING_CODE_COUNTRIES = (phoneMetadata as unknown as { country_calling_codes: Record<string, string[]> }).country_calling_codes;
-
-const NO_COUNTRY = 'phone has no country code: write it as +<country><number> or set a Default Country Code';
-const BAD_DEFAULT_COUNTRY =
-	'phone has no country code and the Default Country Code is neither an ISO country code (e.g. IT) nor a calling code (e.g. 39)';
-
-/**
- * The country for national numbers, from the Default Country Code option: an ISO 3166 code ("IT", "it"; "UK" is
- * taken as GB) or a calling code ("39", "+39", "0039"). A calling code shared by several countries stands for its
- * main country in the metadata (1 → US, 7 → RU, 44 → GB, 39 → IT); the national numbers of the others sharing it
- * (Canada's, Kazakhstan's, Jersey's, the Vatican's) parse all the same, as they follow the same national plan.
- * `''` when the option is empty, `undefined` when it is not a country.
- */
-export function defaultCountryFor(option: string): CountryCode | '' | undefined {
-	const text = option.trim();
-	if (text === '') return '';
-	if (/^[A-Za-z]{2}$/.test(text)) {
-		const iso = text.toUpperCase() === 'UK' ? 'GB' : text.toUpperCase();
-		return isSupportedCountry(iso as CountryCode, PHONE_METADATA) ? (iso as CountryCode) : undefined;
-	}
-	const callingCode = /^(?:\+|00)?\s*([1-9][0-9]{0,2})$/.exec(text)?.[1];
-	const main = callingCode === undefined ? undefined : CALLING_CODE_COUNTRIES[callingCode]?.[0];
-	return main === undefined ? undefined : (main as CountryCode);
-}
-
-// The option is the same for every item of a run: resolve it once, not per phone.
-let lastOption: string | undefined;
-let lastCountry: CountryCode | '' | undefined;
-function cachedDefaultCountry(option: string): CountryCode | '' | undefined {
-	if (option !== lastOption) {
-		lastCountry = defaultCountryFor(option);
-		lastOption = option;
-	}
-	return lastCountry;
-}
-
-/**
- * Phones become E.164 with the "+" (`+14155550123`), as the Segment API asks, by each country's numbering plan:
- * - "+…" and "00…" are international already; a "(0)" after the country code ("+44 (0)20 7946 0958") is the
- *   national trunk prefix and is dropped where that country has one (not in Italy, whose numbers keep their 0).
- * - Otherwise the number is national, read with the default country: its trunk prefix goes ("8 912…" in Russia,
- *   "0491…" keeps its area code in Germany), and a number that already begins with that country's calling code
- *   is recognised as such where the country's plan says so.
- * - Numbers that cannot be valid in their country are refused (see PHONE_METADATA); the reason never quotes them.
- * Only digits, one leading "+", spaces and - ( ) . / are accepted: letters and extensions are refused.
- */
-export function normalisePhone(raw: unknown, defaultCountryCode = ''): Normalised {
-	if (isEmpty(raw)) return { reason: 'phone is empty' };
-	const text = asText(raw);
-	if (text === undefined) return { reason: `phone is not text or a number (got ${describeType(raw)})` };
-	if (text.length > 64) return { reason: 'phone is too long to be a phone number' };
-	let digits = '';
-	let international = false;
-	for (let i = 0; i < text.length; i++) {
-		const code = text.charCodeAt(i);
-		if (code >= 48 && code <= 57) {
-			digits += text[i];
-		} else if (code === 43 && digits.length === 0 && !international) {
-			international = true;
-		} else if (!(isAsciiSpace(code) || code === 45 || code === 40 || code === 41 || code === 46 || code === 47)) {
-			return { reason: 'phone contains characters that are not digits' };
-		}
-	}
-	if (!international && digits.startsWith('00')) {
-		international = true;
-		digits = digits.slice(2);
-	}
-	let phone: PhoneNumber | undefined;
-	if (international) {
-		phone = parsePhoneNumberFromString(`+${digits}`, { extract: false }, PHONE_METADATA);
-	} else {
-		const country = cachedDefaultCountry(defaultCountryCode);
-		if (country === '') return { reason: NO_COUNTRY };
-		if (country === undefined) return { reason: BAD_DEFAULT_COUNTRY };
-		phone = parsePhoneNumberFromString(digits, { defaultCountry: country, extract: false }, PHONE_METADATA);
-	}
-	if (phone === undefined) return { reason: 'phone cannot be made into a valid international (E.164) number' };
-	if (!phone.isValid()) return { reason: "phone is not a valid number in its country's numbering plan" };
-	return { value: phone.number };
 }
 
 /**
