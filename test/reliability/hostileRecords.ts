@@ -147,7 +147,7 @@ const CATEGORIES: Array<[string, Maker]> = [
 				['9'.repeat(70), 'phone is too long to be a phone number'],
 				['+1 415\u0000555 0100', NOT_DIGITS],
 				[k < 40 ? MEGABYTE_PHONE : '4'.repeat(100), 'phone is too long to be a phone number'],
-				['+1 415 555 0100 ext. 7', NOT_DIGITS],
+				['+1 415 555 0100 ext. seven', NOT_DIGITS], // a label without digits is no extension: letters
 				['++14155550100', NOT_DIGITS],
 			];
 			const [phone, reason] = cases[k % cases.length];
