@@ -13,7 +13,7 @@ import { referenceNormalisePhone } from './harness/phoneReference';
 import { phoneSample, Random } from './harness/phoneSamples';
 
 const SEED = Number(process.env.PHONE_DIFFERENTIAL_SEED ?? Math.floor(Math.random() * 0xffffffff));
-const COUNT = Number(process.env.PHONE_DIFFERENTIAL_COUNT ?? 120_000);
+const COUNT = Number(process.env.PHONE_DIFFERENTIAL_COUNT ?? 100_000);
 
 describe('phones: phone.ts gives libphonenumber-js\'s answers', () => {
 	it(`on ${COUNT.toLocaleString('en-US')} generated numbers (seed printed)`, () => {
