@@ -12,7 +12,7 @@ type Operation = (this: IExecuteFunctions, client: TikTokClient, state: SharedSt
 
 const operations: Record<string, Record<string, { execute: Operation }>> = {
 	audience: { create: audience.create, delete: audience.delete, get: audience.get, getMany: audience.getMany },
-	user: { add: user.add, addOrRemove: user.addOrRemove, remove: user.remove },
+	user: { add: user.add, addOrRemove: user.addOrRemove, forgetMirror: user.forgetMirror, mirror: user.mirror, remove: user.remove },
 };
 
 export async function router(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {

@@ -12,7 +12,7 @@ export const versionDescription: INodeTypeDescription = {
 	version: 1,
 	// worded as the TikTok Batch Sync node's subtitles ("Add users"); the raw values where a combination is missing
 	subtitle:
-		'={{ ({ "user:add": "Add users", "user:remove": "Remove users", "user:addOrRemove": "Add or remove users", "audience:create": "Create audience", "audience:get": "Get audience", "audience:getMany": "Get many audiences", "audience:delete": "Delete audience" })[$parameter["resource"] + ":" + $parameter["operation"]] ?? ($parameter["resource"] + ": " + $parameter["operation"]) }}',
+		'={{ ({ "user:add": "Add users", "user:remove": "Remove users", "user:addOrRemove": "Add or remove users", "user:mirror": "Mirror list", "user:forgetMirror": "Forget mirror memory", "audience:create": "Create audience", "audience:get": "Get audience", "audience:getMany": "Get many audiences", "audience:delete": "Delete audience" })[$parameter["resource"] + ":" + $parameter["operation"]] ?? ($parameter["resource"] + ": " + $parameter["operation"]) }}',
 	description: 'Create TikTok custom audiences and add or remove users, matched on hashed email, phone or device IDs',
 	defaults: { name: 'TikTok Audience' },
 	usableAsTool: true,

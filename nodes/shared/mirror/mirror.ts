@@ -48,6 +48,11 @@ export interface MirrorPartInput {
 	describeFailure: (error: unknown) => string;
 	/** Collect one entry per member sent (the node's optional per-user items). */
 	collectUsers?: boolean;
+	/**
+	 * Whether a one-part mirror leaves its key behind (a later part with it is refused): for keys the workflow chose,
+	 * which may be reused by mistake; not needed for an execution's own key.
+	 */
+	rememberKey?: boolean;
 	/** Aborted when the mirror's lock was lost: nothing more is sent. */
 	signal?: AbortSignal;
 	now?: () => number;
@@ -381,6 +386,7 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 	const refusal = refusalOf(input, comparison.remembered, current.count, leaving);
 	const endSession = async () => {
 		if (existing) await storage.dropParts(id);
+		else if (input.rememberKey === false) return;
 		Object.assign(session, { state: 'completed', endedAt: now() });
 		await storage.writeSession(session);
 	};

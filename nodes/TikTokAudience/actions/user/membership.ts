@@ -85,7 +85,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** A few quick retries for transient failures; long retries are the Batch Sync node's job. */
-async function withQuickRetries<T>(work: () => Promise<T>): Promise<T> {
+export async function withQuickRetries<T>(work: () => Promise<T>): Promise<T> {
 	for (let attempt = 0; ; attempt++) {
 		try {
 			return await work();
