@@ -19,6 +19,7 @@ const phases: Record<string, () => Promise<PhaseRunner>> = {
 	baseline: async () => (await import('./phases/baseline')).runBaseline as PhaseRunner,
 	queue: async () => (await import('./phases/queue')).runQueue as PhaseRunner,
 	'queue-memory': async () => (await import('./phases/queue')).runRedisMemory as PhaseRunner,
+	mirror: async () => (await import('./phases/mirror')).runMirror as PhaseRunner,
 };
 
 async function main(): Promise<void> {

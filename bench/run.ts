@@ -21,6 +21,7 @@ import type { NodeResult } from './phases/node';
 import type { QueueResult, RedisMemoryResult } from './phases/queue';
 import type { ThroughputResult } from './phases/throughput';
 import type { ServerUrls } from './lib/local';
+import { mirrorPhases, mirrorRows, type MirrorRun } from './lib/mirror';
 import { median, sig, wallNow } from './lib/stats';
 
 const ROOT = join(__dirname, '..');
@@ -48,6 +49,8 @@ const CPU_ONLY = process.argv.includes('--cpu-only');
  * Redis answers, and skips them (saying so) when it does not.
  */
 const QUEUE_ONLY = process.argv.includes('--queue-only');
+/** `npm run bench -- --mirror-only`: only the Mirror List phases (1,000,000 members, disk and Redis); results.json not written. */
+const MIRROR_ONLY = process.argv.includes('--mirror-only');
 const PROFILE_DIR = process.argv.includes('--cpu-prof') ? join(os.tmpdir(), `tiktok-bench-profiles-${Date.now()}`) : undefined;
 const CONFIG = {
 	cpu: { users: 200_000, repeats: 5, phones: 30_000 },
@@ -250,6 +253,13 @@ async function main(): Promise<void> {
 			log('bench: --queue-only: results.json not written');
 			return;
 		}
+		const phaseOn = <T>(name: string, args: unknown, timeoutMs: number) => phase<T>(urls, name, args, timeoutMs);
+		if (MIRROR_ONLY) {
+			const runs = await mirrorPhases(phaseOn, true, log);
+			process.stdout.write(`\n${markdownTable(mirrorRows(runs))}\n\n${JSON.stringify(runs, roundFloats, '\t')}\n`);
+			log('bench: --mirror-only: results.json not written');
+			return;
+		}
 		const cpu = await phase<CpuResult>(urls, 'cpu', CONFIG.cpu, 120_000);
 		if (CPU_ONLY) {
 			process.stdout.write(`\n${markdownTable(cpuRows(cpu))}\n`);
@@ -269,6 +279,7 @@ async function main(): Promise<void> {
 		const journal = await phase<JournalResult>(urls, 'journal', CONFIG.journal, 180_000);
 		const baseline = await phase<BaselineResult>(urls, 'baseline', { ...CONFIG.baseline, benchMode: false }, 60_000);
 		const queued = await queuePhases(urls, false);
+		const mirrored: MirrorRun[] = await mirrorPhases(phaseOn, false, log);
 		const loadAfter = os.loadavg();
 
 		for (const run of [full, ...engine, hashed]) {
@@ -377,6 +388,7 @@ async function main(): Promise<void> {
 				status: '',
 			},
 			...queueRows(queued.queue, queued.memory),
+			...mirrorRows(mirrored),
 		];
 
 		const table = markdownTable(rows);
@@ -466,6 +478,7 @@ async function main(): Promise<void> {
 				baseline,
 				queue: queued.queue,
 				queueMemory: queued.memory,
+				mirror: mirrored,
 			},
 			config: CONFIG,
 			benchSeconds: sig((wallNow() - benchStarted) / 1000),

@@ -145,14 +145,11 @@ async function expireSessions(storage: MirrorStorage, sessions: MirrorSession[],
 	return abandoned;
 }
 
-/** The members of `set` (in `from`) as a set in `to`. */
-function convertSet(set: RecordSet, from: Layout, to: Layout, expected: number): RecordSet {
-	const converted = new RecordSet(to, expected);
-	if (sameLayout(from, to)) {
-		converted.addAll(set.records(), set.count);
-	} else {
-		converted.addAll(convertRecords(set.records(), set.count, from, to), set.count);
-	}
+/** The members of `set` (in `from`) in `to`: the set itself when the layouts are the same (no copy of a big list). */
+function inLayout(set: RecordSet, from: Layout, to: Layout): RecordSet {
+	if (sameLayout(from, to)) return set;
+	const converted = new RecordSet(to, set.count);
+	converted.addAll(convertRecords(set.records(), set.count, from, to), set.count);
 	return converted;
 }
 
@@ -301,7 +298,7 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 	// A dry run changes nothing, so it compares in both layouts' types without rewriting the memory.
 	const layout = input.dryRun ? unionLayout(memory.layout ?? runLayout, runLayout) : await memory.prepareFor(runLayout);
 	const partMembers = input.members.count;
-	const current = convertSet(input.members, runLayout, layout, partMembers);
+	const current = inLayout(input.members, runLayout, layout);
 	const users: UserChange[] | undefined = input.collectUsers ? [] : undefined;
 	const sender = new Sender(input, memory, layout, users);
 	const session: MirrorSession = existing ?? {
@@ -366,9 +363,9 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 		const added = await sender.run('add', list, toAdd, addUser);
 		if (!input.dryRun) session.added += added;
 		session.requests += sender.requests;
-		await storage.appendPart(id, input.members.records(), partMembers, session.abandonAfterMs + ABANDONED_KEPT_MS);
+		await storage.appendPart(id, input.members.records().subarray(0, partMembers * runLayout.width), partMembers, session.abandonAfterMs + ABANDONED_KEPT_MS);
 		await storage.writeSession(session);
-		if (!input.dryRun && memory.pendingChanges > Math.max(100_000, comparison.remembered / 4)) await memory.compact(runLayout);
+		if (!input.dryRun) await memory.compact(runLayout);
 		return {
 			...outcome,
 			added: session.added + (input.dryRun ? added : 0),
@@ -414,7 +411,9 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 	const addedNow = await sender.run('add', list, toAdd, addUser);
 	if (!input.dryRun) session.added += addedNow;
 	session.requests += sender.requests;
-	const rememberedAfter = input.dryRun ? comparison.remembered - presentRemoved + addedNow : await memory.compact(runLayout);
+	if (!input.dryRun) await memory.compact(runLayout);
+	// Every remembered member that left was processed (removed, or unconfirmed after a failure): none is present now.
+	const rememberedAfter = comparison.remembered - (input.dryRun ? presentRemoved : comparison.unconfirmedFrom) + addedNow;
 	await endSession();
 	return {
 		...outcome,

@@ -18,15 +18,10 @@ import {
 } from '../../../shared/descriptions';
 import { describeTikTokFailure, toNodeError } from '../../../shared/errors';
 import { parameterReader } from '../../../shared/fastParameters';
-import { idTypeFor } from '../../../shared/identifiers/fields';
-import { hashUser } from '../../../shared/identifiers/hash';
 import {
-	layoutOf,
+	hashList,
 	mirrorPart,
 	MirrorSessionError,
-	RecordSet,
-	slotPresent,
-	writeMember,
 	type MirrorIdentity,
 	type MirrorOutcome,
 	type MirrorSession,
@@ -152,34 +147,6 @@ function insideLoop(context: IExecuteFunctions): string | undefined {
 	return before.find((node) => after.has(node.name))?.name;
 }
 
-/** The list's users, hashed into the mirror's records; items without a usable identifier counted with their reasons. */
-function hashList(context: IExecuteFunctions, items: INodeExecutionData[]) {
-	const settings = readMatchSettings(context);
-	const layout = layoutOf(settings.fields.map((field) => idTypeFor(field, settings.deviceIdHash)));
-	const slots = settings.fields.map((field) => layout.types.indexOf(idTypeFor(field, settings.deviceIdHash)));
-	const readValues = matchValueReaders(context, items, settings.fields);
-	const members = new RecordSet(layout, items.length);
-	/** Per member: its first item. */
-	const itemOf = new Int32Array(items.length);
-	const notSynced: Array<{ itemIndex: number; reason: string }> = [];
-	const scratch = Buffer.alloc(layout.width);
-	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
-		const user = hashUser(settings.fields, readValues(itemIndex), settings);
-		if (user.notSyncedReason !== undefined) {
-			notSynced.push({ itemIndex, reason: user.notSyncedReason });
-			continue;
-		}
-		writeMember(scratch, 0, layout, slots, user.ids);
-		if (!layout.types.some((_, slot) => slotPresent(scratch, 0, layout, slot))) {
-			notSynced.push({ itemIndex, reason: 'its identifiers are hashes of nothing (all zeros)' });
-			continue;
-		}
-		const member = members.add(scratch, 0);
-		if (member >= 0) itemOf[member] = itemIndex;
-	}
-	return { layout, members, itemOf, notSynced, settings };
-}
-
 function countBy<T>(entries: T[], key: (entry: T) => string): Record<string, number> {
 	const counts: Record<string, number> = {};
 	for (const entry of entries) counts[key(entry)] = (counts[key(entry)] ?? 0) + 1;
@@ -278,8 +245,9 @@ export async function execute(this: IExecuteFunctions, client: TikTokClient, sta
 	checkTikTokId(node, 'advertiserId', choice.advertiserId);
 	if (selection !== 'byName') checkTikTokId(node, 'audienceId', choice.ref);
 
-	const list = hashList(this, items);
-	if (list.settings.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
+	const settings = readMatchSettings(this);
+	if (settings.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
+	const list = hashList(settings.fields, settings, items.length, matchValueReaders(this, items, settings.fields));
 
 	let audienceId: string | undefined;
 	try {
