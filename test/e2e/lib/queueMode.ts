@@ -123,8 +123,9 @@ function runDir(): string | undefined {
 
 // ---- PostgreSQL ------------------------------------------------------------------------------------------------
 
-async function psql(sql: string): Promise<string> {
-	const { stdout } = await run('psql', ['-h', PG.host, '-p', String(PG.port), '-U', PG.user, '-d', 'postgres', '-v', 'ON_ERROR_STOP=1', '-Atc', sql], {
+/** Runs `sql` with psql on the test PostgreSQL (in `database`, default postgres); returns its unaligned output. */
+export async function psql(sql: string, database = 'postgres'): Promise<string> {
+	const { stdout } = await run('psql', ['-h', PG.host, '-p', String(PG.port), '-U', PG.user, '-d', database, '-v', 'ON_ERROR_STOP=1', '-Atc', sql], {
 		env: { ...process.env, PGCONNECT_TIMEOUT: '5' },
 	});
 	return stdout.trim();
