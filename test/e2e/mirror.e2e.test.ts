@@ -5,42 +5,15 @@
  * hashed emails and phones of the paying customers; the third run, after the restart, sends only what changed (the
  * memory on disk in n8n's user folder survived), and that memory holds no raw email or phone.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { executionError, nodeOutput, type Execution } from './lib/client';
-import { importExample, nodeNamed } from './lib/examples';
-import { createDatabase, dropDatabase, psql } from './lib/queueMode';
+import { createCustomersTable, customer, expectedMembers, importNightlyMirror, MIRROR_AUDIENCE, MIRROR_NODE, writeCustomers, type Customer } from './lib/mirrorList';
+import { createDatabase, dropDatabase } from './lib/queueMode';
 import { useSharedN8n, type SharedN8n } from './lib/shared';
-import { startTikTok, tikTokApiCredentialData, type TikTokLocal } from './lib/tiktok';
-
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-const AUDIENCE = 'n8n: Paying customers (suppression)';
-const MIRROR = 'Mirror to TikTok';
-
-interface Customer {
-	email: string;
-	phone: string | null;
-	paying: boolean;
-}
-
-/** Customer n: an email as people type it, a US phone for most. */
-function customer(n: number, paying = true): Customer {
-	return { email: ` Customer.${n}@Example.com`, phone: n % 3 === 0 ? null : `(415) 555-${String(1000 + n)}`, paying };
-}
-
-/** What TikTok must hold for these customers: the hashed, normalised identifiers of the paying ones. */
-function expectedMembers(customers: Customer[]): string[] {
-	const members = new Set<string>();
-	for (const { email, phone, paying } of customers) {
-		if (!paying) continue;
-		const [local, domain] = email.trim().toLowerCase().split('@');
-		members.add(`EMAIL_SHA256:${sha256(`${local.replace(/\./g, '')}@${domain}`)}`);
-		if (phone) members.add(`PHONE_SHA256:${sha256(`+1415555${phone.slice(-4)}`)}`);
-	}
-	return [...members].sort();
-}
+import { startTikTok, type TikTokLocal } from './lib/tiktok';
 
 describe('Mirror List: a nightly mirror of a PostgreSQL table in a real n8n, across a restart', () => {
 	let shared: SharedN8n;
@@ -51,20 +24,19 @@ describe('Mirror List: a nightly mirror of a PostgreSQL table in a real n8n, acr
 
 	async function writeTable(rows: Customer[]): Promise<void> {
 		customers = rows;
-		const values = rows.map((row) => `('${row.email.replace(/'/g, "''")}', ${row.phone ? `'${row.phone}'` : 'NULL'}, ${row.paying})`).join(',\n');
-		await psql(`TRUNCATE customers; INSERT INTO customers (email, phone, paying) VALUES ${values};`, database);
+		await writeCustomers(database, rows);
 	}
 
 	async function mirrorOnce(): Promise<{ execution: Execution; summary: Record<string, unknown> }> {
 		const execution = await shared.client.runAndWait(workflowId, { triggerNode: 'Every Night', timeoutMs: 60_000 });
 		expect(executionError(execution)).toBeUndefined();
 		expect(execution.status).toBe('success');
-		return { execution, summary: nodeOutput(execution, MIRROR)[0].tiktokMirror as Record<string, unknown> };
+		return { execution, summary: nodeOutput(execution, MIRROR_NODE)[0].tiktokMirror as Record<string, unknown> };
 	}
 
 	function audienceMembers(): string[] {
-		const audience = tiktok.stats().audiences.find((entry) => entry.name === AUDIENCE && !entry.deleted);
-		if (!audience) throw new Error(`no audience "${AUDIENCE}"`);
+		const audience = tiktok.stats().audiences.find((entry) => entry.name === MIRROR_AUDIENCE && !entry.deleted);
+		if (!audience) throw new Error(`no audience "${MIRROR_AUDIENCE}"`);
 		return tiktok.members(audience.id).sort();
 	}
 
@@ -72,18 +44,8 @@ describe('Mirror List: a nightly mirror of a PostgreSQL table in a real n8n, acr
 		shared = useSharedN8n();
 		tiktok = await startTikTok();
 		await createDatabase(database);
-		await psql('CREATE TABLE customers (email text NOT NULL, phone text, paying boolean NOT NULL)', database);
-		const { client } = shared;
-		const tiktokCredential = await client.createCredential({ name: 'mirror: TikTok (local)', type: 'tikTokBusinessApi', data: tikTokApiCredentialData(tiktok.url) });
-		const postgres = await client.createCredential({
-			name: 'mirror: customers database',
-			type: 'postgres',
-			data: { host: '127.0.0.1', port: 5432, database, user: 'postgres', password: '', ssl: 'disable', sshTunnel: false },
-		});
-		const { workflow } = await importExample(client, 'nightly-mirror.json', { id: tiktokCredential.id, name: tiktokCredential.name, type: 'tikTokBusinessApi' }, (wf) => {
-			nodeNamed(wf, 'Paying Customers').credentials = { postgres: { id: postgres.id, name: postgres.name } };
-		});
-		workflowId = workflow.id;
+		await createCustomersTable(database);
+		workflowId = (await importNightlyMirror(shared.client, tiktok.url, database)).id;
 	});
 
 	afterAll(async () => {
