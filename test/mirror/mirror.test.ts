@@ -193,6 +193,20 @@ describe.each(kinds)('mirror on the $name store', (kind) => {
 		expect(emptied.refusal).toBeUndefined();
 	});
 
+	it('members left unconfirmed by a failed run are guarded by the safety limit like remembered ones', async () => {
+		audience.lose = () => true; // TikTok applied every add, the node saw only failures
+		const failed = await mirror(storage, audience, people(10));
+		expect(failed).toMatchObject({ errored: 10, rememberedAfter: 0, unconfirmed: 10 });
+		audience.lose = undefined;
+		const broken = await mirror(storage, audience, people(2));
+		expect(broken.refusal).toEqual({ kind: 'safetyLimit', removing: 8, remembered: 10, allowedShare: 0.5 });
+		expect(audience.members.size).toBe(10);
+		const empty = await mirror(storage, audience, [], { maxRemoveShare: 1 });
+		expect(empty.refusal?.kind).toBe('emptyList');
+		const repaired = await mirror(storage, audience, people(10));
+		expect(repaired).toMatchObject({ added: 10, removed: 0, rememberedAfter: 10, unconfirmed: 0 });
+	});
+
 	it('a dry run reports the difference and sends and remembers nothing', async () => {
 		await mirror(storage, audience, people(10));
 		const outcome = await mirror(storage, audience, [...people(8), ...people(5, 40)], { dryRun: true, collectUsers: true });

@@ -86,10 +86,11 @@ export interface MirrorOutcome {
 	firstRun: boolean;
 	/** Parts seen so far, this one included. */
 	parts: number;
-	/** Whole mirror so far (at the last part: everything): items, distinct members, items without identifier. */
+	/** Items and items without a usable identifier, of the whole mirror so far (at the last part: of all parts). */
 	listed: number;
-	members: number;
 	notSynced: number;
+	/** Distinct members: of this part, or at the last part of all parts together. */
+	members: number;
 	/** Remembered members when the comparison started. */
 	rememberedBefore: number;
 	unchanged: number;
@@ -378,9 +379,10 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 
 	const removed: RecordList = comparison.removed;
 	const plan = planRemovals(current, comparison.known, removed, layout);
+	// Unconfirmed members count like remembered ones here: TikTok may hold them, and a broken list must not remove them either.
 	let leaving = 0;
-	for (let row = 0; row < comparison.unconfirmedFrom; row++) leaving += 1 - plan.changed[row];
-	const refusal = refusalOf(input, comparison.remembered, current.count, leaving);
+	for (let row = 0; row < removed.count; row++) leaving += 1 - plan.changed[row];
+	const refusal = refusalOf(input, comparison.remembered + outcome.unconfirmed, current.count, leaving);
 	const endSession = async () => {
 		if (existing) await storage.dropParts(id);
 		else if (input.rememberKey === false) return;
