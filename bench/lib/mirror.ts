@@ -89,8 +89,8 @@ export function mirrorRows(runs: MirrorRun[]): MirrorRow[] {
 				status: sentOnlyChanges ? 'pass' : 'MISS',
 			},
 			{
-				metric: '… the first mirror of that list (everyone added): CPU; wall; requests',
-				result: `${s(first.totalCpuMs)}; ${s(first.wallMs)}; ${first.api.requests}`,
+				metric: '… the first mirror of that list (everyone added): CPU; wall; peak extra memory; requests',
+				result: `${s(first.totalCpuMs)}; ${s(first.wallMs)}; ${mb(first.peakExtraBytes)}; ${first.api.requests}`,
 				target: '',
 				status: '',
 			},

@@ -20,6 +20,7 @@ import { decodeEntry, encodeEntry, type ChunkWriter, type LogEntry, type MirrorS
 /** 4 MiB less a little: Redis' allocator rounds a value just over 4 MiB up to 5 MiB (25% lost), one just under to 4. */
 const SEGMENT_BYTES = (4 << 20) - 4096;
 const LIST_PAGE = 64;
+const READ_PIECE_BYTES = 1 << 20;
 
 /** Appends to the log only when its generation is the current one. */
 const APPEND_LOG = `
@@ -95,11 +96,19 @@ export class RedisMirrorStorage implements MirrorStorage {
 		const meta = await this.meta();
 		if (Number(meta.generation) !== info.generation) throw new Error('The mirror memory changed while it was read');
 		let records = 0;
+		// Read in pieces of about 1 MiB: a whole 4 MiB reply would pass through the client's parser buffers too.
+		const piece = Math.max(width, Math.floor(READ_PIECE_BYTES / width) * width);
 		for (let n = 0; n < Number(meta.segments); n++) {
-			const segment = await this.redis.client.getBuffer(this.segmentKey(info.generation, n));
-			if (!segment || segment.length % width !== 0) throw new Error(`Redis key ${this.segmentKey(info.generation, n)} of a mirror's memory is missing or damaged`);
-			records += segment.length / width;
-			await visit(segment);
+			const key = this.segmentKey(info.generation, n);
+			for (let start = 0; ; start += piece) {
+				const bytes = await this.redis.client.getrangeBuffer(key, start, start + piece - 1);
+				if (bytes.length % width !== 0 || (start === 0 && bytes.length === 0)) throw new Error(`Redis key ${key} of a mirror's memory is missing or damaged`);
+				if (bytes.length > 0) {
+					records += bytes.length / width;
+					await visit(bytes);
+				}
+				if (bytes.length < piece) break;
+			}
 		}
 		if (records !== info.count) throw new Error(`A mirror's memory in Redis (${this.key('meta')}) holds ${records} members, not the ${info.count} it says`);
 	}
