@@ -222,7 +222,10 @@ export async function execute(this: IExecuteFunctions, client: TikTokClient, sta
 	const node = this.getNode();
 	const options = this.getNodeParameter('options', 0, {}) as MirrorOptions;
 	const dryRun = options.dryRun === true;
-	const lastPart = this.getNodeParameter('lastPart', 0, true) as boolean;
+	// Only a clear yes ends the mirror: an expression that yields nothing leaves it open (abandoned in time), never a
+	// part mistaken for the whole list.
+	const lastPartValue = this.getNodeParameter('lastPart', 0, true) as unknown;
+	const lastPart = lastPartValue === true || lastPartValue === 'true';
 	// In a loop, a fixed Last Part is a mistake either way: on, every batch would be a whole list (and remove the
 	// others); off, the mirror would never end.
 	const loop = insideLoop(this);
