@@ -173,6 +173,17 @@ describe('Mirror List', () => {
 		expect(local.members(audienceId).sort()).toEqual(membersOf([...emails(3), ...emails(2, 10)]));
 	});
 
+	it('two mirrors of one audience at once take turns: the changes go out once', async () => {
+		const audienceId = await createAudience(local, 'racing');
+		await runMirror(mirrorParameters(audienceId), emails(10));
+		const before = local.stats().usersReceived;
+		const list = [...emails(8), ...emails(2, 70)];
+		const summaries = (await Promise.all([runMirror(mirrorParameters(audienceId), list), runMirror(mirrorParameters(audienceId), list)])).map(summaryOf);
+		expect(summaries.map((summary) => Number(summary.added) + Number(summary.removed)).sort()).toEqual([0, 4]);
+		expect(local.stats().usersReceived - before).toBe(4);
+		expect(local.members(audienceId).sort()).toEqual(membersOf(list));
+	});
+
 	it('Forget Mirror Memory: the next mirror is a first run and removes nothing', async () => {
 		const audienceId = await createAudience(local, 'forgetful');
 		await runMirror(mirrorParameters(audienceId), emails(5));

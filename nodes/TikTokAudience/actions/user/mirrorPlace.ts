@@ -29,7 +29,8 @@ export function mirrorMemoryError(context: IExecuteFunctions, state: SharedState
 			description: `The TikTok Audience node keeps what a mirror sent in n8n's user folder. Give n8n's user write access to it, free some disk space, or set N8N_TIKTOK_SYNC_MIRROR_FOLDER to another folder.`,
 		});
 	}
-	return error instanceof Error ? error : new Error(String(error));
+	if (error instanceof NodeOperationError) return error;
+	return new NodeOperationError(context.getNode(), error instanceof Error ? error : String(error));
 }
 
 /** Forgets the memory of one audience's mirror (under its lock). */
