@@ -233,6 +233,23 @@ describe.each(kinds)('mirror on the $name store', (kind) => {
 		await expect(mirror(storage, audience, people(1), { partKey, lastPart: true })).rejects.toThrow(MirrorSessionError);
 	});
 
+	it('a crash as the last part ends its mirror: that part sent again removes nobody of the earlier parts', async () => {
+		await mirror(storage, audience, people(30));
+		const partKey = 'nightly-2026-12-04';
+		await mirror(storage, audience, people(15), { partKey, lastPart: false });
+		// The process dies while it writes the mirror down as completed (everything was sent and remembered).
+		const dying: MirrorStorage = Object.create(storage);
+		dying.writeSession = async () => {
+			throw new Error('process killed');
+		};
+		await expect(mirror(dying, audience, people(15, 15), { partKey, lastPart: true, maxRemoveShare: 1 })).rejects.toThrow('process killed');
+		// The workflow runs the last part again: the earlier part still counts.
+		const again = await mirror(storage, audience, people(15, 15), { partKey, lastPart: true, maxRemoveShare: 1 });
+		expect(again).toMatchObject({ parts: 2, members: 30, removed: 0, added: 0, rememberedAfter: 30 });
+		expect(audience.rows('delete')).toBe(0);
+		expect(audience.sorted()).toEqual(identifiersOf(people(30), ['email']));
+	});
+
 	it('a mirror whose last part never comes is abandoned and removes nothing', async () => {
 		await mirror(storage, audience, people(20));
 		let clock = Date.parse('2026-12-03T02:00:00Z');

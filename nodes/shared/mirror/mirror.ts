@@ -383,11 +383,13 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 	let leaving = 0;
 	for (let row = 0; row < removed.count; row++) leaving += 1 - plan.changed[row];
 	const refusal = refusalOf(input, comparison.remembered + outcome.unconfirmed, current.count, leaving);
+	// Completed first, parts dropped after: a crash in between must not leave an open mirror without its parts (a
+	// retried last part would then remove every member of the earlier parts).
 	const endSession = async () => {
-		if (existing) await storage.dropParts(id);
-		else if (input.rememberKey === false) return;
+		if (!existing && input.rememberKey === false) return;
 		Object.assign(session, { state: 'completed', endedAt: now() });
 		await storage.writeSession(session);
+		if (existing) await storage.dropParts(id);
 	};
 	if (refusal) {
 		await endSession();
