@@ -17,12 +17,14 @@ import {
 	mirrorNameOf,
 	RedisMirrorPlace,
 	RedisMirrorStorage,
+	encodeEntry,
+	sessionIdOf,
 	withFileLock,
 } from '../../nodes/shared/mirror';
 import { LockWaitTimeoutError } from '../../nodes/shared/redis/lock';
 import { TEST_REDIS } from '../harness/engine';
 import { deleteKeysUnder, keysUnder } from '../harness/redisKeys';
-import { AudienceModel, diskStorages, identifiersOf, mirror, people, redisHandle } from './harness';
+import { AudienceModel, diskStorages, identifiersOf, layoutFor, membersOf, mirror, people, redisHandle } from './harness';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -66,6 +68,24 @@ describe('disk store after a crash', () => {
 		expect(await reopened.count()).toBe(6);
 		await reopened.commit('add', Buffer.alloc(32, 9), 1);
 		expect(await (await MirrorMemory.open(storage)).count()).toBe(7);
+	});
+
+	it('a part torn by a crash while it was staged, then sent again: the last part sees it and every later part', async () => {
+		const storage = kind.make() as FileMirrorStorage;
+		const audience = new AudienceModel();
+		await mirror(storage, audience, people(12));
+		const partKey = 'nightly-2026-12-05';
+		await mirror(storage, audience, people(4), { partKey, lastPart: false });
+		// The second part's staging was cut short by a crash: half of its entry is on disk.
+		const second = membersOf(layoutFor(['email']), people(4, 4));
+		const entry = encodeEntry({ op: 'part', records: second.records(), count: second.count });
+		await fs.appendFile(join(storage.dir, `part-${sessionIdOf(partKey, false)}.bin`), entry.subarray(0, entry.length >> 1));
+		// The workflow sends that part again, then the last one.
+		await mirror(storage, audience, people(4, 4), { partKey, lastPart: false });
+		const last = await mirror(storage, audience, people(4, 8), { partKey, lastPart: true, maxRemoveShare: 1 });
+		expect(last).toMatchObject({ members: 12, removed: 0, rememberedAfter: 12 });
+		expect(audience.rows('delete')).toBe(0);
+		expect(audience.sorted()).toEqual(identifiersOf(people(12), ['email']));
 	});
 
 	it('a snapshot half-written by a crash is left aside; a damaged snapshot is reported, never half-used', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { decodeTypes, encodeTypes, layoutOf } from './layout';
-import { decodeEntry, encodeEntry, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo } from './storage';
+import { decodeEntry, encodeEntry, nextEntryAfter, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo } from './storage';
 import type { IdType } from '../transport/types';
 
 /**
@@ -307,11 +307,11 @@ export class FileMirrorStorage implements MirrorStorage {
 	async readParts(id: string, width: number, visit: (records: Buffer, count: number) => void): Promise<void> {
 		const bytes = await this.readFileOrEmpty(this.partName(id));
 		let offset = 0;
-		for (;;) {
+		while (offset >= 0 && offset < bytes.length) {
 			const decoded = decodeEntry(bytes, offset, width);
-			if (!decoded) break;
-			visit(decoded.entry.records, decoded.entry.count);
-			offset = decoded.next;
+			if (decoded) visit(decoded.entry.records, decoded.entry.count);
+			// A torn entry (a crash while a part was staged) is skipped: the part sent again comes after it.
+			offset = decoded ? decoded.next : nextEntryAfter(bytes, offset);
 		}
 	}
 

@@ -111,6 +111,17 @@ export function encodeEntry(entry: LogEntry): Buffer {
 }
 
 /**
+ * Where the next entry may begin after a damaged one at `offset` (the next magic number), or -1. Staged parts are
+ * appended without cutting a torn entry first: a part sent again after a crash follows the torn piece, and readers
+ * skip to it (the CRC tells a real entry from bytes that only look like its start).
+ */
+export function nextEntryAfter(bytes: Buffer, offset: number): number {
+	const magic = Buffer.allocUnsafe(4);
+	magic.writeUInt32LE(LOG_MAGIC, 0);
+	return bytes.indexOf(magic, offset + 1);
+}
+
+/**
  * The entry at `offset` of `bytes`, with the offset after it; undefined when the bytes there are not a whole, intact
  * entry (a write cut short by a crash), so readers stop there.
  */
