@@ -293,6 +293,31 @@ describe.each(kinds)('mirror on the $name store', (kind) => {
 		expect(memory.layout?.types).toEqual(['EMAIL_SHA256']);
 	});
 
+	it('Fields to Match gains a field in a mirror of parts: its members are replaced, none counted as leaving', async () => {
+		const list = people(30, 0, true);
+		await mirror(storage, audience, list, { fields: ['email'] });
+		const fields: Array<'email' | 'phone'> = ['email', 'phone'];
+		const partKey = 'widened';
+		await mirror(storage, audience, list.slice(0, 10), { fields, partKey, lastPart: false });
+		await mirror(storage, audience, list.slice(10, 20), { fields, partKey, lastPart: false });
+		const last = await mirror(storage, audience, list.slice(20), { fields, partKey, lastPart: true, maxRemoveShare: 0.1 });
+		expect(last.refusal).toBeUndefined();
+		// As in one run: 30 replaced (old tuple removed, new added), nobody unchanged.
+		expect(last).toMatchObject({ members: 30, unchanged: 0, added: 30, removed: 30, changed: 30, rememberedAfter: 30 });
+		expect(audience.sorted()).toEqual(identifiersOf(list, fields));
+	});
+
+	it('a mirror in parts is held to the safety limit against what was remembered when it started', async () => {
+		await mirror(storage, audience, people(100));
+		// A broken query returns 300 other people, in three parts: their adds go out, but nobody may be removed.
+		const partKey = 'wrong-query';
+		await mirror(storage, audience, people(100, 1000), { partKey, lastPart: false });
+		await mirror(storage, audience, people(100, 2000), { partKey, lastPart: false });
+		const last = await mirror(storage, audience, people(100, 3000), { partKey, lastPart: true });
+		expect(last.refusal).toEqual({ kind: 'safetyLimit', removing: 100, remembered: 100, allowedShare: 0.5 });
+		expect(audience.rows('delete')).toBe(0);
+	});
+
 	it('a part with other Fields to Match than its mirror is refused', async () => {
 		await mirror(storage, audience, people(3), { partKey: 'k', lastPart: false });
 		await expect(mirror(storage, audience, people(3, 0, true), { partKey: 'k', lastPart: true, fields: ['email', 'phone'] })).rejects.toMatchObject({

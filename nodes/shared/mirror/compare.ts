@@ -35,7 +35,10 @@ export class RecordList {
 export interface Comparison {
 	/** Members remembered (present) before the run. */
 	remembered: number;
-	/** Per member of the list: 1 when it is remembered (unchanged), 0 when it is new. */
+	/**
+	 * Per member of the list: 1 when it is remembered (unchanged), 0 when it is new; mirror.ts marks 2 where an earlier
+	 * part of the same mirror added it (in TikTok already, but new to this mirror).
+	 */
 	known: Uint8Array;
 	unchanged: number;
 	/**
@@ -78,13 +81,13 @@ export async function compareWithMemory(current: RecordSet, memory: MirrorMemory
 
 export interface RemovalPlan {
 	/**
-	 * Per removed member: 1 when it shares an identifier with a new member of the list (the same person with a
+	 * Per removed member: 1 when it shares an identifier with a member new to the mirror (the same person with a
 	 * changed identifier, or Fields to Match gained a field): "changed", not counted against the safety limit.
 	 */
 	changed: Uint8Array;
 	/**
-	 * Per removed member: a bit per slot whose identifier an unchanged member still has. Those identifiers are left
-	 * out of the removal, since TikTok removes identifiers, not tuples: removing a shared phone would take it from the
+	 * Per removed member: a bit per slot whose identifier a member already in TikTok still has (unchanged, or added by an
+	 * earlier part of the mirror). Those identifiers are left out of the removal, since TikTok removes identifiers, not tuples: removing a shared phone would take it from the
 	 * member who stays. (Identifiers shared with new members are removed and added again: removes go first.)
 	 */
 	keep: Uint8Array;
@@ -135,8 +138,10 @@ export function planRemovals(current: RecordSet, known: Uint8Array, removed: Rec
 				const n = Math.floor((entry - 1) / slots);
 				const other = slotStart(removedRecords, n, slot);
 				if (list.compare(removedRecords, other, other + width, start, start + width) !== 0) continue;
-				if (known[m] === 1) keep[n] |= 1 << slot;
-				else if (changed[n] === 0) {
+				// In TikTok with this identifier already (remembered, or added by an earlier part): it must stay.
+				if (known[m] !== 0) keep[n] |= 1 << slot;
+				// New to this mirror: the removed member's identifier changed, it did not leave.
+				if (known[m] !== 1 && changed[n] === 0) {
 					changed[n] = 1;
 					changedCount++;
 				}

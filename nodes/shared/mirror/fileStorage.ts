@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { decodeTypes, encodeTypes, layoutOf } from './layout';
-import { decodeEntry, encodeEntry, nextEntryAfter, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo } from './storage';
+import { decodeEntry, encodeEntry, nextEntryAfter, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo, type StagedOp } from './storage';
 import type { IdType } from '../transport/types';
 
 /**
@@ -299,17 +299,17 @@ export class FileMirrorStorage implements MirrorStorage {
 		return `part-${id}.bin`;
 	}
 
-	async appendPart(id: string, records: Buffer, count: number): Promise<void> {
+	async appendPart(id: string, op: StagedOp, records: Buffer, count: number): Promise<void> {
 		await this.ensureDir();
-		await appendDurably(this.dir, this.partName(id), encodeEntry({ op: 'part', records, count }));
+		await appendDurably(this.dir, this.partName(id), encodeEntry({ op, records, count }));
 	}
 
-	async readParts(id: string, width: number, visit: (records: Buffer, count: number) => void): Promise<void> {
+	async readParts(id: string, width: number, visit: (records: Buffer, count: number, op: StagedOp) => void): Promise<void> {
 		const bytes = await this.readFileOrEmpty(this.partName(id));
 		let offset = 0;
 		while (offset >= 0 && offset < bytes.length) {
 			const decoded = decodeEntry(bytes, offset, width);
-			if (decoded) visit(decoded.entry.records, decoded.entry.count);
+			if (decoded) visit(decoded.entry.records, decoded.entry.count, decoded.entry.op === 'add' ? 'add' : 'part');
 			// A torn entry (a crash while a part was staged) is skipped: the part sent again comes after it.
 			offset = decoded ? decoded.next : nextEntryAfter(bytes, offset);
 		}

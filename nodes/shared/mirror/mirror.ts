@@ -324,15 +324,30 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 	session.lastPartAt = now();
 
 	// Earlier parts' members join this part's (after them: this part's members keep their numbers for the output).
+	const addedByEarlierParts: number[] = [];
 	if (input.lastPart && existing) {
-		await storage.readParts(id, runLayout.width, (records, count) => {
+		await storage.readParts(id, runLayout.width, (records, count, op) => {
 			const converted = sameLayout(runLayout, layout) ? records : convertRecords(records, count, runLayout, layout);
-			current.addAll(converted, count);
+			for (let n = 0; n < count; n++) {
+				const row = current.add(converted, n * layout.width);
+				if (op === 'add') addedByEarlierParts.push(row >= 0 ? row : -row - 1);
+			}
 		});
 	}
 	const list = current.records();
 	const comparison = await compareWithMemory(current, memory, layout, input.lastPart);
-	if (!existing) session.firstRun = comparison.remembered === 0;
+	if (!existing) {
+		session.firstRun = comparison.remembered === 0;
+		session.rememberedAtStart = comparison.remembered + memory.unconfirmed().count;
+	}
+	// What earlier parts added is remembered now, yet new to this mirror, as in one run: not unchanged, and a removed
+	// member sharing an identifier with it changed identifiers rather than left.
+	let unchanged = comparison.unchanged;
+	for (const row of addedByEarlierParts) {
+		if (comparison.known[row] !== 1) continue;
+		comparison.known[row] = 2;
+		unchanged--;
+	}
 	const toAdd = newMembers(comparison.known, current.count);
 	const addUser = (row: number): UserChange =>
 		row < partMembers ? { action: 'add', status: 'synced', member: row } : { action: 'add', status: 'synced', ids: idsOf(list, row * layout.width, layout) };
@@ -347,7 +362,7 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 		members: current.count,
 		notSynced: session.notSynced,
 		rememberedBefore: comparison.remembered,
-		unchanged: comparison.unchanged,
+		unchanged,
 		added: session.added,
 		removed: 0,
 		changed: 0,
@@ -364,7 +379,13 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 		const added = await sender.run('add', list, toAdd, addUser);
 		if (!input.dryRun) session.added += added;
 		session.requests += sender.requests;
-		await storage.appendPart(id, input.members.records().subarray(0, partMembers * runLayout.width), partMembers, session.abandonAfterMs + ABANDONED_KEPT_MS);
+		// Staged apart: the members new to the mirror (sent by this part) and the others.
+		const staged = input.members.records();
+		const keepMs = session.abandonAfterMs + ABANDONED_KEPT_MS;
+		const knownRows = Int32Array.from({ length: partMembers - toAdd.length });
+		for (let row = 0, at = 0; row < partMembers; row++) if (comparison.known[row] !== 0) knownRows[at++] = row;
+		if (knownRows.length > 0) await storage.appendPart(id, 'part', recordsOf(staged, knownRows, runLayout.width), knownRows.length, keepMs);
+		if (toAdd.length > 0) await storage.appendPart(id, 'add', recordsOf(staged, toAdd, runLayout.width), toAdd.length, keepMs);
 		await storage.writeSession(session);
 		if (!input.dryRun) await memory.compact(runLayout);
 		return {
@@ -382,7 +403,8 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 	// Unconfirmed members count like remembered ones here: TikTok may hold them, and a broken list must not remove them either.
 	let leaving = 0;
 	for (let row = 0; row < removed.count; row++) leaving += 1 - plan.changed[row];
-	const refusal = refusalOf(input, comparison.remembered + outcome.unconfirmed, current.count, leaving);
+	// Weighed against what was remembered when the mirror started: its own parts' adds must not make room for removals.
+	const refusal = refusalOf(input, existing?.rememberedAtStart ?? comparison.remembered + outcome.unconfirmed, current.count, leaving);
 	// Completed first, parts dropped after: a crash in between must not leave an open mirror without its parts (a
 	// retried last part would then remove every member of the earlier parts).
 	const endSession = async () => {

@@ -2,7 +2,7 @@ import type { RedisHandle } from '../redis/client';
 import { taggedKey } from '../redis/keys';
 import type { IdType } from '../transport/types';
 import { decodeTypes, encodeTypes, layoutOf } from './layout';
-import { decodeEntry, encodeEntry, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo } from './storage';
+import { decodeEntry, encodeEntry, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo, type StagedOp } from './storage';
 
 /**
  * A mirror's memory in Redis (queue mode), every key under one hash tag (one Cluster slot):
@@ -212,22 +212,22 @@ export class RedisMirrorStorage implements MirrorStorage {
 		await this.redis.client.hdel(this.key('sessions'), id);
 	}
 
-	async appendPart(id: string, records: Buffer, count: number, keepMs: number): Promise<void> {
+	async appendPart(id: string, op: StagedOp, records: Buffer, count: number, keepMs: number): Promise<void> {
 		const key = this.key(`p:${id}`);
 		const width = count > 0 ? records.length / count : 1;
 		const perPiece = Math.max(1, Math.floor(SEGMENT_BYTES / width));
 		for (let start = 0; start < count; start += perPiece) {
 			const pieceCount = Math.min(perPiece, count - start);
 			const piece = records.subarray(start * width, (start + pieceCount) * width);
-			await this.redis.client.rpush(key, encodeEntry({ op: 'part', records: piece, count: pieceCount }));
+			await this.redis.client.rpush(key, encodeEntry({ op, records: piece, count: pieceCount }));
 		}
 		if (count > 0) await this.redis.client.pexpire(key, Math.max(1_000, Math.round(keepMs)));
 	}
 
-	async readParts(id: string, width: number, visit: (records: Buffer, count: number) => void): Promise<void> {
+	async readParts(id: string, width: number, visit: (records: Buffer, count: number, op: StagedOp) => void): Promise<void> {
 		await this.readList(this.key(`p:${id}`), (element) => {
 			const decoded = decodeEntry(element, 0, width);
-			if (decoded) visit(decoded.entry.records, decoded.entry.count);
+			if (decoded) visit(decoded.entry.records, decoded.entry.count, decoded.entry.op === 'add' ? 'add' : 'part');
 		});
 	}
 

@@ -22,6 +22,8 @@ export interface SnapshotInfo {
 }
 
 export type LogOp = 'add' | 'remove' | 'unconfirmed' | 'part';
+/** How a staged part's records are kept (see appendPart). */
+export type StagedOp = 'part' | 'add';
 
 export interface LogEntry {
 	op: LogOp;
@@ -46,6 +48,11 @@ export interface MirrorSession {
 	types: IdType[];
 	/** Nothing was remembered when its first part came. */
 	firstRun: boolean;
+	/**
+	 * Members remembered (present or unconfirmed) when its first part came: what the safety limit weighs its removals
+	 * against, not the count its own parts' adds have grown since.
+	 */
+	rememberedAtStart?: number;
 	parts: number;
 	listed: number;
 	notSynced: number;
@@ -85,9 +92,12 @@ export interface MirrorStorage {
 	writeSession(session: MirrorSession): Promise<void>;
 	/** Deletes the session and its staged parts. */
 	deleteSession(id: string): Promise<void>;
-	/** Stages a part's records durably. */
-	appendPart(id: string, records: Buffer, count: number, keepMs: number): Promise<void>;
-	readParts(id: string, width: number, visit: (records: Buffer, count: number) => void): Promise<void>;
+	/**
+	 * Stages a part's records durably: as 'add' the members new to the mirror when the part came (the part sent them to
+	 * TikTok), as 'part' the others.
+	 */
+	appendPart(id: string, op: StagedOp, records: Buffer, count: number, keepMs: number): Promise<void>;
+	readParts(id: string, width: number, visit: (records: Buffer, count: number, op: StagedOp) => void): Promise<void>;
 	dropParts(id: string): Promise<void>;
 
 	/** Deletes everything this mirror remembers and stages. */
