@@ -233,6 +233,20 @@ describe.each(kinds)('mirror on the $name store', (kind) => {
 		await expect(mirror(storage, audience, people(1), { partKey, lastPart: true })).rejects.toThrow(MirrorSessionError);
 	});
 
+	it('a last part stopped by the safety limit can be sent again with the option raised: its mirror still has its parts', async () => {
+		await mirror(storage, audience, people(20));
+		const partKey = 'shrunk-2026-12-04';
+		await mirror(storage, audience, people(4), { partKey, lastPart: false });
+		const refused = await mirror(storage, audience, people(4, 4), { partKey, lastPart: true });
+		expect(refused.refusal).toMatchObject({ kind: 'safetyLimit', removing: 12, remembered: 20 });
+		// As the message says: raise "Max Share to Remove" for one run (the last part again, same key).
+		const allowed = await mirror(storage, audience, people(4, 4), { partKey, lastPart: true, maxRemoveShare: 1 });
+		expect(allowed).toMatchObject({ parts: 2, members: 8, removed: 12, rememberedAfter: 8 });
+		expect(audience.sorted()).toEqual(identifiersOf(people(8), ['email']));
+		// Ended now: its key is used up.
+		await expect(mirror(storage, audience, people(1), { partKey, lastPart: true })).rejects.toMatchObject({ kind: 'completed' });
+	});
+
 	it('a crash as the last part ends its mirror: that part sent again removes nobody of the earlier parts', async () => {
 		await mirror(storage, audience, people(30));
 		const partKey = 'nightly-2026-12-04';

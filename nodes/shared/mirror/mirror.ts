@@ -17,7 +17,7 @@ import type { MirrorSession, MirrorStorage } from './storage';
  * - Parts: members of each part are staged; adds go out as parts arrive; removes only after the last part. A mirror
  *   whose last part does not come in time is abandoned: its staged parts are dropped and nothing is removed.
  * - Safety: a last part that would remove more than the allowed share of the remembered members (or, with an empty
- *   list, any) sends nothing and says so.
+ *   list, any) sends nothing and says so; its mirror stays open for the last part to come again.
  * The caller holds the mirror's lock for the whole call.
  */
 
@@ -413,10 +413,9 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 		await storage.writeSession(session);
 		if (existing) await storage.dropParts(id);
 	};
-	if (refusal) {
-		await endSession();
-		return { ...outcome, refusal };
-	}
+	// Refused, the mirror stays open with its parts: the last part may come again with the option raised (else it is
+	// abandoned in time, removing nothing).
+	if (refusal) return { ...outcome, refusal };
 
 	const removedRecords = removed.records();
 	const removeRows = Int32Array.from({ length: removed.count }, (_, n) => n);
