@@ -336,9 +336,10 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 	}
 	const list = current.records();
 	const comparison = await compareWithMemory(current, memory, layout, input.lastPart);
+	const unconfirmedBefore = memory.unconfirmed().count;
 	if (!existing) {
 		session.firstRun = comparison.remembered === 0;
-		session.rememberedAtStart = comparison.remembered + memory.unconfirmed().count;
+		session.rememberedAtStart = comparison.remembered + unconfirmedBefore;
 	}
 	// What earlier parts added is remembered now, yet new to this mirror, as in one run: not unchanged, and a removed
 	// member sharing an identifier with it changed identifiers rather than left.
@@ -369,7 +370,7 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 		errored: 0,
 		erroredReasons: sender.reasons,
 		rememberedAfter: comparison.remembered,
-		unconfirmed: memory.unconfirmed().count,
+		unconfirmed: unconfirmedBefore,
 		requests: session.requests,
 		abandoned,
 		users: users ?? [],
