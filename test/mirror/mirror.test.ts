@@ -207,6 +207,15 @@ describe.each(kinds)('mirror on the $name store', (kind) => {
 		expect(repaired).toMatchObject({ added: 10, removed: 0, rememberedAfter: 10, unconfirmed: 0 });
 	});
 
+	it('after a first run TikTok refused entirely, the next run is no first run: it removes who left', async () => {
+		audience.fail = () => new Error('refused');
+		const failed = await mirror(storage, audience, people(10));
+		expect(failed).toMatchObject({ firstRun: true, errored: 10, rememberedAfter: 0, unconfirmed: 10 });
+		audience.fail = undefined;
+		const next = await mirror(storage, audience, people(8));
+		expect(next).toMatchObject({ firstRun: false, added: 8, removed: 2, rememberedAfter: 8, unconfirmed: 0 });
+	});
+
 	it('a dry run reports the difference and sends and remembers nothing', async () => {
 		await mirror(storage, audience, people(10));
 		const outcome = await mirror(storage, audience, [...people(8), ...people(5, 40)], { dryRun: true, collectUsers: true });
