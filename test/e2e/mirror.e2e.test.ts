@@ -3,7 +3,9 @@
  * Postgres node, mirrored into a TikTok audience three times while the table changes, with n8n SIGKILLed and started
  * again between the second and the third run. After each run the local TikTok API's audience holds exactly the
  * hashed emails and phones of the paying customers; the third run, after the restart, sends only what changed (the
- * memory on disk in n8n's user folder survived), and that memory holds no raw email or phone.
+ * memory on disk in n8n's user folder survived), and that memory holds no raw email or phone. Then n8n is SIGKILLed
+ * while a mirror waits for TikTok's answer to its first request: after the restart the next run sends the cut-short
+ * changes (the removal again, as it was written down unconfirmed) and the audience equals the table.
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -86,6 +88,33 @@ describe('Mirror List: a nightly mirror of a PostgreSQL table in a real n8n, acr
 		expect(summary).toMatchObject({ firstRun: false, added: 2, removed: 1, unchanged: 40, remembered: 42 });
 		expect(tiktok.stats().usersReceived - mappingBefore).toBe(3);
 		expect(audienceMembers()).toEqual(expectedMembers(customers));
+	});
+
+	it('n8n is SIGKILLed while a mirror sends; after the restart the next run finishes the job', async () => {
+		const rows = customers.map((row) => ({ ...row }));
+		rows.filter((row) => row.paying).slice(0, 3).forEach((row) => (row.paying = false));
+		rows.push(customer(400), customer(401), customer(402), customer(403));
+		await writeTable(rows);
+		// TikTok is slow to answer the first request (the removal): n8n dies while it waits.
+		tiktok.injectFault({ pathIncludes: 'segment/mapping', delayMs: 4_000, count: 1 });
+		const mappingBefore = tiktok.stats().byPath['segment/mapping/'] ?? 0;
+		await shared.client.runManually(workflowId, { triggerNode: 'Every Night' });
+		const deadline = Date.now() + 30_000;
+		while ((tiktok.stats().byPath['segment/mapping/'] ?? 0) === mappingBefore) {
+			if (Date.now() > deadline) throw new Error('the mirror sent no request');
+			await new Promise((resolve) => setTimeout(resolve, 20));
+		}
+		await shared.n8n.kill();
+		tiktok.clearFaults();
+		expect(audienceMembers()).not.toEqual(expectedMembers(customers)); // the adds never went out
+		await shared.n8n.start();
+
+		const { summary } = await mirrorOnce();
+		// The removal was written down as unconfirmed before it went out: it is sent again with the adds.
+		expect(summary).toMatchObject({ firstRun: false, removed: 3, added: 4, unconfirmed: 0, errored: 0, remembered: 43 });
+		expect(audienceMembers()).toEqual(expectedMembers(customers));
+		const again = await mirrorOnce();
+		expect(again.summary).toMatchObject({ added: 0, removed: 0, unchanged: 43, requests: 0 });
 	});
 
 	it("the memory is in n8n's user folder, hashed only", () => {
