@@ -327,6 +327,27 @@ describe('Mirror List in Redis mode (queue mode)', () => {
 		}
 	});
 
+	it('a memory Redis lost part of (an evicted key): nothing sent, and the error says how to start over', async () => {
+		const audienceId = await createAudience(local, 'evicted');
+		const redis = redisHandle(prefix);
+		try {
+			setSharedStateForTests({ mode: { kind: 'redis', why: 'test', target: redis.target }, redis, logged: true });
+			summaryOf(await runMirror(mirrorParameters(audienceId), emails(60_000)));
+			// A policy that evicts any key (allkeys-lru) took a segment of the snapshot.
+			const segment = (await keysUnder(cleaner, prefix)).find((key) => /\{mirror:[^}]+\}:s:\d+:0$/.test(key));
+			expect(segment).toBeDefined();
+			await cleaner.del(segment!);
+			const before = mappingRequests();
+			const run = await runMirror(mirrorParameters(audienceId), emails(60_000));
+			expect(run.data.resultData.error).toMatchObject({ name: 'NodeOperationError' });
+			expect(run.data.resultData.error?.message).toMatch(/memory of this mirror is damaged/);
+			expect(run.data.resultData.error?.description).toMatch(/Forget Mirror Memory/);
+			expect(mappingRequests()).toBe(before);
+		} finally {
+			redis.client.disconnect();
+		}
+	});
+
 	it('Redis down: a clear error naming Redis and the setting, nothing sent', async () => {
 		const audienceId = await createAudience(local, 'no redis');
 		const down = redisHandle(prefix);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 import { decodeTypes, encodeTypes, layoutOf } from './layout';
-import { decodeEntry, encodeEntry, nextEntryAfter, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo, type StagedOp } from './storage';
+import { decodeEntry, encodeEntry, MirrorDamagedError, nextEntryAfter, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo, type StagedOp } from './storage';
 import type { IdType } from '../transport/types';
 
 /**
@@ -25,10 +25,6 @@ const HEADER_BYTES = 64;
 const READ_CHUNK_BYTES = 1 << 20;
 const SNAPSHOT = 'snapshot.bin';
 const SESSIONS = 'sessions.json';
-
-export class MirrorDamagedError extends Error {
-	override readonly name = 'MirrorDamagedError';
-}
 
 function isMissing(error: unknown): boolean {
 	return (error as NodeJS.ErrnoException)?.code === 'ENOENT';

@@ -16,6 +16,6 @@ export * from './memory';
 export * from './storage';
 export * from './mirror';
 export * from './place';
-export { FileMirrorStorage, MirrorDamagedError } from './fileStorage';
+export { FileMirrorStorage } from './fileStorage';
 export { RedisMirrorStorage } from './redisStorage';
 export { withFileLock } from './fileLock';

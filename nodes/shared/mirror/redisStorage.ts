@@ -2,7 +2,7 @@ import type { RedisHandle } from '../redis/client';
 import { taggedKey } from '../redis/keys';
 import type { IdType } from '../transport/types';
 import { decodeTypes, encodeTypes, layoutOf } from './layout';
-import { decodeEntry, encodeEntry, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo, type StagedOp } from './storage';
+import { decodeEntry, encodeEntry, MirrorDamagedError, type ChunkWriter, type LogEntry, type MirrorSession, type MirrorStorage, type SnapshotInfo, type StagedOp } from './storage';
 
 /**
  * A mirror's memory in Redis (queue mode), every key under one hash tag (one Cluster slot):
@@ -85,9 +85,7 @@ export class RedisMirrorStorage implements MirrorStorage {
 	async readUnconfirmed(info: SnapshotInfo): Promise<Buffer> {
 		if (info.unconfirmed === 0) return Buffer.alloc(0);
 		const records = await this.redis.client.getBuffer(this.unconfirmedKey(info.generation));
-		if (!records || records.length !== info.unconfirmed * layoutOf(info.types).width) {
-			throw new Error(`Redis key ${this.unconfirmedKey(info.generation)} of a mirror's memory is missing or damaged`);
-		}
+		if (!records || records.length !== info.unconfirmed * layoutOf(info.types).width) throw this.damaged(this.unconfirmedKey(info.generation));
 		return records;
 	}
 
@@ -102,7 +100,7 @@ export class RedisMirrorStorage implements MirrorStorage {
 			const key = this.segmentKey(info.generation, n);
 			for (let start = 0; ; start += piece) {
 				const bytes = await this.redis.client.getrangeBuffer(key, start, start + piece - 1);
-				if (bytes.length % width !== 0 || (start === 0 && bytes.length === 0)) throw new Error(`Redis key ${key} of a mirror's memory is missing or damaged`);
+				if (bytes.length % width !== 0 || (start === 0 && bytes.length === 0)) throw this.damaged(key);
 				if (bytes.length > 0) {
 					records += bytes.length / width;
 					await visit(bytes);
@@ -110,7 +108,16 @@ export class RedisMirrorStorage implements MirrorStorage {
 				if (bytes.length < piece) break;
 			}
 		}
-		if (records !== info.count) throw new Error(`A mirror's memory in Redis (${this.key('meta')}) holds ${records} members, not the ${info.count} it says`);
+		if (records !== info.count) {
+			throw new MirrorDamagedError(`A mirror's memory in Redis (${this.key('meta')}) holds ${records} members, not the ${info.count} it says`);
+		}
+	}
+
+	/** A key of the memory is gone or holds what the store never wrote: most often evicted (Redis must not evict). */
+	private damaged(key: string): MirrorDamagedError {
+		return new MirrorDamagedError(
+			`Redis key ${key} of a mirror's memory is missing or damaged (Redis may have evicted it: its maxmemory-policy must be noeviction)`,
+		);
 	}
 
 	private async readList(key: string, visit: (element: Buffer) => void): Promise<void> {

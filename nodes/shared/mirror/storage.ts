@@ -11,6 +11,11 @@ import type { IdType } from '../transport/types';
  * The stores only keep bytes; memory.ts gives them meaning. Every write happens under the mirror's lock.
  */
 
+/** A store's bytes are not what it wrote (a damaged file, a key Redis lost): the memory cannot be trusted. */
+export class MirrorDamagedError extends Error {
+	override readonly name = 'MirrorDamagedError';
+}
+
 export interface SnapshotInfo {
 	/** Increases with every new snapshot; a log belongs to one generation. */
 	generation: number;

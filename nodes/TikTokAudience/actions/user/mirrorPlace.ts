@@ -19,7 +19,7 @@ export function mirrorMemoryError(context: IExecuteFunctions, state: SharedState
 	}
 	if (error instanceof MirrorDamagedError) {
 		return new NodeOperationError(context.getNode(), `The memory of this mirror is damaged: ${error.message}`, {
-			description: `Nothing was sent. Use "Forget Mirror Memory" for this audience to start over (the next mirror adds everyone again and removes nothing), or restore the folder from a backup. Memory: ${place.where}`,
+			description: `Nothing was sent. Use "Forget Mirror Memory" for this audience to start over (the next mirror adds everyone again and removes nothing), or restore the memory from a backup. Memory: ${place.where}`,
 		});
 	}
 	if (place.kind === 'redis') return sharedStateError(context, state, error);
