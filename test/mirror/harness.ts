@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,6 +12,7 @@ import {
 	mirrorPart,
 	RecordSet,
 	RedisMirrorStorage,
+	encodeEntry,
 	writeMember,
 	type Layout,
 	type MirrorOutcome,
@@ -179,6 +180,46 @@ export function redisStorages(): StorageKind {
 			handle = undefined;
 		},
 	};
+}
+
+/** Thrown by crashingStore: the process died there. */
+export class Crash extends Error {
+	override readonly name = 'Crash';
+}
+
+/**
+ * `storage` as a process sees it that dies at its `at`-th write (1-based): that write throws Crash. With `torn`, a
+ * disk append dies halfway, leaving half of its entry in the file, as a crash in the middle of a write does.
+ */
+export function crashingStore(storage: MirrorStorage, at: number, torn: boolean): MirrorStorage {
+	let writes = 0;
+	const dying: MirrorStorage = Object.create(storage);
+	const crashHere = async (file: string, entry: Buffer) => {
+		if (++writes !== at) return false;
+		if (torn && storage instanceof FileMirrorStorage) {
+			await fs.mkdir(storage.dir, { recursive: true });
+			await fs.appendFile(join(storage.dir, file), entry.subarray(0, entry.length >> 1));
+		}
+		return true;
+	};
+	dying.appendLog = async (generation, entry) => {
+		if (await crashHere(`log-${generation}.bin`, encodeEntry(entry))) throw new Crash('appendLog');
+		await storage.appendLog(generation, entry);
+	};
+	dying.appendPart = async (id, op, records, count, keepMs) => {
+		if (await crashHere(`part-${id}.bin`, encodeEntry({ op, records, count }))) throw new Crash('appendPart');
+		await storage.appendPart(id, op, records, count, keepMs);
+	};
+	const plain = <K extends 'writeSession' | 'replaceSnapshot' | 'dropParts'>(name: K) => {
+		dying[name] = (async (...args: unknown[]) => {
+			if (++writes === at) throw new Crash(name);
+			return await (storage[name] as (...a: unknown[]) => Promise<unknown>)(...args);
+		}) as MirrorStorage[K];
+	};
+	plain('writeSession');
+	plain('replaceSnapshot');
+	plain('dropParts');
+	return dying;
 }
 
 export type { IdType };

@@ -4,7 +4,7 @@
  * crashed before it.
  */
 import { MirrorMemory, MirrorSessionError, type MirrorStorage } from '../../nodes/shared/mirror';
-import { AudienceModel, diskStorages, identifiersOf, mirror, people, redisStorages, sha, type Person, type StorageKind } from './harness';
+import { AudienceModel, Crash, crashingStore, diskStorages, identifiersOf, mirror, people, redisStorages, sha, type Person, type StorageKind } from './harness';
 
 const kinds: StorageKind[] = [diskStorages(), redisStorages()];
 
@@ -371,6 +371,31 @@ describe.each(kinds)('mirror on the $name store', (kind) => {
 			expect(clean.errored).toBe(0);
 			expect(audience.sorted()).toEqual(identifiersOf(list, ['email', 'phone']));
 			expect(await remembered()).toBe(clean.members);
+		}
+	});
+
+	it('random crashes at any write of a mirror in parts: each part sent again, the audience equals the list after the last', async () => {
+		let seed = 7;
+		const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+		const fields: Array<'email' | 'phone'> = ['email', 'phone'];
+		const pool: Person[] = Array.from({ length: 60 }, (_, i) => ({ email: `user${i}@example.com`, ...(random() < 0.5 ? { phone: `+1415${i % 20}` } : {}) }));
+		await mirror(storage, audience, pool, { fields });
+		for (let round = 0; round < 10; round++) {
+			const list = pool.filter(() => random() < 0.8);
+			const parts = [list.slice(0, 20), list.slice(20, 40), list.slice(40)];
+			const options = { fields, maxRemoveShare: 1, usersPerRequest: 6, partKey: `night ${round}` };
+			for (const [index, part] of parts.entries()) {
+				const lastPart = index === parts.length - 1;
+				// The process dies at a random write (a torn append on disk, sometimes), and the workflow runs the part again.
+				const dying = crashingStore(storage, 1 + Math.floor(random() * 6), random() < 0.7);
+				await mirror(dying, audience, part, { ...options, lastPart }).catch((error: Error) => {
+					if (!(error instanceof Crash)) throw error;
+				});
+				await mirror(storage, audience, part, { ...options, lastPart }).catch((error: MirrorSessionError) => {
+					if (!(lastPart && error.kind === 'completed')) throw error; // it had ended before the crash
+				});
+			}
+			expect({ round, audience: audience.sorted() }).toEqual({ round, audience: identifiersOf(list, fields) });
 		}
 	});
 });
