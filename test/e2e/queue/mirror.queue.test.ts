@@ -5,7 +5,9 @@
  * 1. only worker 1 is up: the first mirror adds everyone;
  * 2. only worker 2 is up: the next mirror sends only the changes;
  * 3. both are up, two mirror runs of the same list at once (most likely one per worker): the Redis lock makes them
- *    take turns, the changes are sent once, and the audience equals the table after each.
+ *    take turns, the changes are sent once, and the audience equals the table after each;
+ * 4. the worker running a mirror is SIGKILLed while TikTok holds its first request: once its Redis lock's lease runs
+ *    out, the next run sends what was cut short and the audience equals the table.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -115,5 +117,36 @@ describe(`Mirror List in queue mode (n8n ${selectedMajor()}): memory in Redis, r
 		expect(summaries.every((summary) => summary.remembered === 31 && summary.errored === 0)).toBe(true);
 		expect((await q.tiktok!.control.stats()).usersReceived - requestsBefore).toBe(2);
 		expect(await audienceMembers()).toEqual(expectedMembers(customers));
+	});
+
+	it('the worker running a mirror is SIGKILLed while it sends: a later run (after the lock lease) makes the audience equal the table', async () => {
+		const rows = customers.map((row) => ({ ...row }));
+		rows.filter((row) => row.paying).slice(0, 2).forEach((row) => (row.paying = false));
+		rows.push(customer(300), customer(301), customer(302));
+		await writeTable(rows);
+		// TikTok is slow to answer the first request (the removal): the worker dies while it waits.
+		await q.tiktok!.control.injectFault({ pathIncludes: 'segment/mapping', delayMs: 4_000, count: 1 });
+		const mappingBefore = (await q.tiktok!.control.stats()).byPath['segment/mapping/'] ?? 0;
+		const startedBefore = q.executionsByWorker().map((worker) => worker.started.length);
+		const cutShort = q.client.callWebhook(path, { body: {}, timeoutMs: 240_000 }).catch(() => undefined);
+		const deadline = Date.now() + 30_000;
+		while (((await q.tiktok!.control.stats()).byPath['segment/mapping/'] ?? 0) === mappingBefore) {
+			if (Date.now() > deadline) throw new Error('the mirror sent no request');
+			await new Promise((resolve) => setTimeout(resolve, 20));
+		}
+		const victim = q.executionsByWorker().findIndex((worker, index) => worker.started.length > startedBefore[index]);
+		expect(victim).toBeGreaterThanOrEqual(0);
+		await q.workers[victim].kill();
+		await q.tiktok!.control.clearFaults();
+		expect(await audienceMembers()).not.toEqual(expectedMembers(customers)); // the adds never went out
+		await q.workers[victim].start();
+
+		// The dead worker's Redis lock runs out (30 s lease); the removal it had written down unconfirmed is sent again.
+		const { summary } = await mirrorOnce();
+		expect(summary).toMatchObject({ errored: 0, unconfirmed: 0, remembered: 32 });
+		expect(await audienceMembers()).toEqual(expectedMembers(customers));
+		const again = await mirrorOnce();
+		expect(again.summary).toMatchObject({ added: 0, removed: 0, unchanged: 32, requests: 0 });
+		void cutShort;
 	});
 });
