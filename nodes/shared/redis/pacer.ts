@@ -42,7 +42,8 @@ export interface RedisPacerOptions {
 
 // KEYS[1]: the app's TAT; KEYS[2] (optional): the caller's TAT.
 // ARGV[1]: the app's emission interval in µs; ARGV[2]: the caller's; ARGV[3]: how long (ms) a key outlives its TAT.
-// Returns 0 when admitted (both TATs advanced), else the wait in whole milliseconds (>= 1).
+// Returns {0, now} when admitted (both TATs advanced; now: the admission time, Redis TIME in µs), else {wait} in
+// whole milliseconds (>= 1).
 // TATs are integer microseconds since the epoch (~1.7e15, exact in Lua's doubles); they are written with %.0f
 // because tostring() would print them with 14 significant digits.
 const PACE_SCRIPT = `
@@ -58,14 +59,14 @@ for i = 1, #KEYS do
   if tat - now > wait then wait = tat - now end
 end
 if wait > 0 then
-  return math.ceil(wait / 1000)
+  return { math.ceil(wait / 1000) }
 end
 for i = 1, #KEYS do
   local interval = tonumber(ARGV[i])
   local tat = now + interval
   redis.call('SET', KEYS[i], string.format('%.0f', tat), 'PX', math.ceil(interval / 1000) + keep)
 end
-return 0
+return { 0, string.format('%.0f', now) }
 `;
 
 const COMMAND_APP = 'tiktokAudienceSyncPace1';
@@ -90,7 +91,8 @@ export function redisPacerKeys(
 	return { app, caller: `${app}:${digest(caller?.callerKey ?? '', 16)}:${rate}` };
 }
 
-function intervalMicros(requestsPerSecond: number): number {
+/** The spacing (µs) between two requests of a budget of `requestsPerSecond`: 1050 ms / rate (the 5% margin). */
+export function intervalMicros(requestsPerSecond: number): number {
 	return Math.ceil((PACING_INTERVAL_MS * 1000) / requestsPerSecond);
 }
 
@@ -129,6 +131,14 @@ export class RedisPacer implements RequestPacer {
 
 	/** Resolves when this process may send one request of the app (and caller). */
 	async acquire(): Promise<void> {
+		await this.admit();
+	}
+
+	/**
+	 * acquire(), resolving with the time Redis admitted the request (µs on Redis's clock): consecutive admissions of
+	 * one budget are at least one emission interval apart, whatever the load on either side.
+	 */
+	async admit(): Promise<number> {
 		const args: Array<string | number> = [...this.keys];
 		args.push(this.intervals[0], this.intervals[1] ?? 0, KEEP_PAST_TAT_MS);
 		for (;;) {
@@ -138,9 +148,10 @@ export class RedisPacer implements RequestPacer {
 			} catch (error) {
 				throw this.describeFailure ? this.describeFailure(error) : error;
 			}
-			const wait = Number(reply);
-			if (wait === 0) return;
-			if (!Number.isFinite(wait) || wait < 0) throw new Error(`RedisPacer: unexpected reply from Redis: ${String(reply)}`);
+			const [waitReply, admittedAt] = Array.isArray(reply) ? (reply as unknown[]) : [];
+			const wait = Number(waitReply);
+			if (wait === 0 && admittedAt !== undefined) return Number(admittedAt);
+			if (!Number.isFinite(wait) || wait <= 0) throw new Error(`RedisPacer: unexpected reply from Redis: ${String(reply)}`);
 			// Waiters that lost the same race would wake together: spread them by up to 10% of the wait, at most 2 ms
 			// (every millisecond added here is lost throughput: a late request does not earn a sooner next one).
 			const jitter = Math.random() * Math.min(2, wait * 0.1);
