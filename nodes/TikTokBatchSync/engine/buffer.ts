@@ -1,6 +1,5 @@
 import type { MappingAction } from '../../shared/transport/types';
 import { Chunk } from './chunk';
-import type { Clock } from './clock';
 import type { Destination } from './types';
 
 /** Each window gets the next number: an audience's requests go out in window order when their actions differ. */
@@ -13,9 +12,10 @@ export function takeWindowNumber(): number {
 
 /**
  * Gathers the users of one audience (scope + advertiser + audience + id schema) into the next requests: one for
- * the users to add and one for those to remove. The window timer starts when the first user enters an empty buffer;
- * the buffer is cut when the window ends or when it holds a full request's worth of distinct users. A user met again
- * in the window shares its row; with another action, the last action wins and the user moves to that request.
+ * the users to add and one for those to remove. The window opens with the first user of an empty buffer and ends
+ * `windowMs` later (the store cuts it then), or as soon as it has taken a full request's worth of submissions. A user
+ * met again in the window shares its row; with another action, the last action wins and the user moves to that
+ * request (to its end: rows are in the order their users took their last action).
  */
 export class UserBuffer {
 	private forming: Partial<Record<MappingAction, Chunk>> = {};
@@ -24,15 +24,22 @@ export class UserBuffer {
 	/** Submissions merged into a row beyond the first, only for users met more than once. */
 	private merged: Map<string, number> | undefined;
 	private window = -1;
-	private windowTimer: unknown;
+	/** Submissions taken into the open window (duplicates included): at a full request's worth it is cut. */
+	private submissions = 0;
+	/** When the open window ends. */
+	endsAt = 0;
 
 	constructor(
 		/** The audience; the action of each request is the users'. */
 		readonly destination: Destination,
-		private readonly clock: Clock,
-		/** Receives each cut (sealed) chunk. */
-		private readonly onCut: (chunk: Chunk) => void,
+		/** Receives each cut (sealed) chunk that has users, with the time it became due. */
+		private readonly onCut: (chunk: Chunk, at: number) => void,
 	) {}
+
+	/** The open window's number, or -1. */
+	get openWindow(): number {
+		return this.window;
+	}
 
 	/**
 	 * Adds one user; returns the chunk that carries it now (a later action for the same user in the window may move
@@ -48,54 +55,50 @@ export class UserBuffer {
 	): Chunk {
 		if (this.window === -1) {
 			this.window = takeWindowNumber();
-			this.windowTimer = this.clock.setTimeout(() => {
-				this.windowTimer = undefined;
-				this.cut();
-			}, windowMs);
+			this.endsAt = now + windowMs;
 		}
 		const removing = action === 'delete' ? 1 : 0;
 		const chunk = this.chunkFor(action, now);
+		const full = ++this.submissions >= usersPerRequest;
 		const known = this.rows.get(key);
 		if (known === undefined) {
 			this.rows.set(key, chunk.append(ids, now) * 2 + removing);
-			if (this.rows.size >= usersPerRequest) this.cut();
-			return chunk;
+		} else {
+			const merged = this.merged ?? (this.merged = new Map());
+			const earlier = 1 + (merged.get(key) ?? 0);
+			merged.set(key, earlier);
+			if ((known & 1) === removing) {
+				chunk.addDuplicate(now);
+			} else {
+				// The last action wins: the user leaves the other request, with every submission it stood for.
+				const previous = this.forming[removing ? 'add' : 'delete'] as Chunk;
+				previous.cancelRow(known >> 1, earlier, key, chunk);
+				this.rows.set(key, chunk.append(ids, now, key) * 2 + removing);
+				chunk.addMergedUsers(earlier);
+			}
 		}
-		const merged = this.merged ?? (this.merged = new Map());
-		const earlier = 1 + (merged.get(key) ?? 0);
-		merged.set(key, earlier);
-		if ((known & 1) === removing) {
-			chunk.addDuplicate(now);
-			return chunk;
-		}
-		// The last action wins: the user leaves the other request, with every submission it stood for.
-		const previous = this.forming[removing ? 'add' : 'delete'] as Chunk;
-		previous.cancelRow(known >> 1, earlier, key, chunk);
-		this.rows.set(key, chunk.append(ids, now, key) * 2 + removing);
-		chunk.addMergedUsers(earlier);
+		if (full) this.cut(now);
 		return chunk;
 	}
-	/** Sends the buffered users now, whatever the window says. */
-	cut(): Chunk[] {
-		if (this.window === -1) return [];
-		if (this.windowTimer !== undefined) this.clock.clearTimeout(this.windowTimer);
+
+	/** Ends the open window: its requests become due at `at`. */
+	cut(at: number): void {
+		if (this.window === -1) return;
 		const chunks = this.formingChunks;
 		this.reset();
 		for (const chunk of chunks) {
 			chunk.seal();
 			// A request whose every user moved to the other action has nobody left to send.
-			if (chunk.rows > 0) this.onCut(chunk);
+			if (chunk.rows > 0) this.onCut(chunk, at);
 		}
-		return chunks;
 	}
 
-	/** The chunks still gathering users (the journal must include them). */
+	/** The chunks still gathering users (the journal must include them), adds first. */
 	get formingChunks(): Chunk[] {
-		return [this.forming.delete, this.forming.add].filter((chunk): chunk is Chunk => chunk !== undefined);
+		return [this.forming.add, this.forming.delete].filter((chunk): chunk is Chunk => chunk !== undefined);
 	}
 
 	dispose(): void {
-		if (this.windowTimer !== undefined) this.clock.clearTimeout(this.windowTimer);
 		this.reset();
 	}
 
@@ -109,10 +112,10 @@ export class UserBuffer {
 	}
 
 	private reset(): void {
-		this.windowTimer = undefined;
 		this.forming = {};
 		this.rows = new Map();
 		this.merged = undefined;
 		this.window = -1;
+		this.submissions = 0;
 	}
 }

@@ -4,8 +4,6 @@ import type { Destination, FailureInfo, UserOutcome } from './types';
 
 export type ChunkState = 'buffered' | 'queued' | 'sending' | 'waitingRetry' | 'synced' | 'errored';
 
-let nextChunkSerial = 0;
-
 export const PENDING: UserOutcome = Object.freeze({ status: 'pending' });
 export const SYNCED: UserOutcome = Object.freeze({ status: 'synced' });
 
@@ -37,8 +35,8 @@ export class Chunk {
 	private lastWasReauthorize = false;
 	/** When the scheduled retry is due (state waitingRetry). */
 	private retryDueAt = 0;
-	/** The scheduler's timer for the retry (it owns the clock; the chunk only keeps the handle). */
-	retryTimer?: unknown;
+	/** When it became due to be sent (its window's end, or its retry's time): the send order, then its window. */
+	readyAt = 0;
 	/** What its users are told; shared by all of them. */
 	private currentOutcome: UserOutcome = PENDING;
 	private columns: IdColumn[] = [];
@@ -49,14 +47,6 @@ export class Chunk {
 	private movedUsers: Map<string, Chunk> | undefined;
 	/** The gathering window it came from: an audience's requests with different actions go out in window order. */
 	readonly window: number;
-	private settleWaiters: Array<() => void> = [];
-
-	/** Creation order: flush waits only for chunks that existed when it was called. */
-	readonly serial = nextChunkSerial++;
-
-	static nextSerial(): number {
-		return nextChunkSerial;
-	}
 
 	constructor(
 		readonly destination: Destination,
@@ -148,8 +138,6 @@ export class Chunk {
 			this.cancelled = undefined;
 		}
 		this.currentState = 'queued';
-		// Nobody left (every user moved to the other action): nothing to send, and nobody may wait for it.
-		if (this.rows === 0) this.markSettled();
 	}
 
 	/** The filling columns without cancelled rows (the same arrays when none was cancelled). */
@@ -168,7 +156,6 @@ export class Chunk {
 		this.currentState = 'synced';
 		this.currentOutcome = SYNCED;
 		this.columns = [];
-		this.markSettled();
 	}
 
 	/** Records a failed attempt (the decision what to do next is the failure policy's). */
@@ -184,7 +171,6 @@ export class Chunk {
 		this.currentState = 'waitingRetry';
 		this.retryDueAt = dueAt;
 		this.currentOutcome = retryOutcome(this.lastFailure);
-		this.markSettled();
 	}
 
 	requeue(): void {
@@ -195,7 +181,6 @@ export class Chunk {
 		this.currentState = 'errored';
 		this.currentOutcome = Object.freeze({ status: 'errored', reason });
 		this.columns = [];
-		this.markSettled();
 	}
 
 	/** What the sender gets: the ids as strings, one column per idSchema slot. */
@@ -226,24 +211,5 @@ export class Chunk {
 	get isAttempted(): boolean {
 		const state = this.currentState;
 		return state === 'synced' || state === 'errored' || state === 'waitingRetry' || (state === 'queued' && this.rows === 0);
-	}
-
-	/**
-	 * Resolves when the chunk is synced, errored or waiting for a retry: at once if it is now, otherwise when its
-	 * current (or next) attempt ends. Never rejects.
-	 */
-	whenSettled(): Promise<void> {
-		if (this.isAttempted) return Promise.resolve();
-		return new Promise((resolve) => this.settleWaiters.push(resolve));
-	}
-
-	/**
-	 * Releases whoever waits for this chunk without a change of state: at each settling move above, when a rate-limit
-	 * pause holds it (its users are scheduled), and when the engine is reset.
-	 */
-	markSettled(): void {
-		const waiters = this.settleWaiters;
-		this.settleWaiters = [];
-		for (const resolve of waiters) resolve();
 	}
 }

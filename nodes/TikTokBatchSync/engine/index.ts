@@ -1,5 +1,6 @@
-export { SyncCoordinator, DEFAULT_MAX_REQUESTS_IN_FLIGHT } from './scheduler';
-export type { CoordinatorOptions, RestoreSummary } from './scheduler';
+export { SyncCoordinator } from './memory/coordinator';
+export type { CoordinatorOptions, RestoreSummary } from './memory/coordinator';
+export { DEFAULT_MAX_REQUESTS_IN_FLIGHT, DEFAULT_LEASE_MS } from './limits';
 export { defaultSyncSettings, resolveSettings, DEFAULT_WINDOW_MS, DEFAULT_RETRY_HORIZON_MS, DEFAULT_MAX_PENDING_USERS } from './settings';
 export type { SyncSettings } from './settings';
 export { emptyCounters, mergeCounters, tallyReasons } from './counters';
@@ -8,7 +9,7 @@ export { parseJournal } from './journal';
 export type { Journal, JournalQueue, JournalGroup, JournalColumn } from './journal';
 export { BacklogFullError, JournalFormatError, SendFailure, StateUnavailableError } from './errors';
 export type { BatchSyncEngine } from './engine';
-export { RedisSyncCoordinator, DEFAULT_LEASE_MS } from './redis/coordinator';
+export { RedisSyncCoordinator } from './redis/coordinator';
 export type { RedisClient, RedisCoordinatorOptions } from './redis/coordinator';
 export { realClock } from './clock';
 export type { Clock } from './clock';

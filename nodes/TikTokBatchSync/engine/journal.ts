@@ -3,7 +3,6 @@ import { Chunk } from './chunk';
 import { unpackColumn, type IdColumn } from './columns';
 import type { Counters } from './counters';
 import { JournalFormatError } from './errors';
-import { destinationKey } from './state';
 import type { Destination } from './types';
 import { isDestination } from './validation';
 
@@ -53,6 +52,10 @@ export type JournalColumn =
 	| { hexBytes: number; base64: string; present?: string }
 	/** Ids that are not uniform lowercase hex, verbatim (null where a row lacks it). */
 	| { values: Array<string | null> };
+
+function destinationKey(destination: Destination): string {
+	return JSON.stringify([destination.advertiserId, destination.audienceId, destination.action, destination.idSchema]);
+}
 
 /** The journal of one scope: its counters and its unsettled chunks, grouped by destination. */
 export function encodeJournal(args: { writer: string; savedAt: number; counters: Counters; chunks: Chunk[] }): Journal {

@@ -1,379 +1,466 @@
-import { randomUUID } from 'node:crypto';
-
-import { Chunk } from './chunk';
+import { Activity } from './activity';
 import { realClock, type Clock } from './clock';
-import { emptyCounters, type Counters } from './counters';
-import { BacklogFullError } from './errors';
-import { decideAfterFailure, failureInfoOf, horizonReason, isPastHorizon } from './failurePolicy';
-import { decodeJournalChunks, encodeJournal, parseJournal, type Journal } from './journal';
-import { defaultSyncSettings, resolveSettings, type SyncSettings } from './settings';
-import { carrierOf, runResult, type PlacedUsers } from './runResult';
+import type { Counters } from './counters';
 import type { BatchSyncEngine } from './engine';
-import { MemoryScopeState } from './state';
-import type { RequestPacer, SendMapping, SubmitRequest, SubmitResult } from './types';
+import { BacklogFullError, SendFailure, StateUnavailableError } from './errors';
+import { decideAfterFailure, failureInfoOf, formatDuration } from './failurePolicy';
+import {
+	DEFAULT_LEASE_MS,
+	DEFAULT_MAX_REQUESTS_IN_FLIGHT,
+	FLUSH_WAIT_LIMIT_MS,
+	MIN_LEASE_MS,
+	paceBudgetMs,
+	renewEveryMs,
+	sendBudgetMs,
+	SHUTDOWN_WAIT_MS,
+} from './limits';
+import type { Rejection } from './runResult';
+import { defaultSyncSettings, resolveSettings, type SyncSettings } from './settings';
+import type { Claimed, LeaseTerms, ScopeStore, Settlement } from './store';
+import type { RequestPacer, SendMapping, SubmitRequest, SubmitResult, SyncUser } from './types';
 import { checkDestination, checkUsers } from './validation';
 
-/** Requests of one scope in flight at once (pacing aside): 16 × 10,000 users at 100–300 ms each ≫ 50 requests/s. */
-export const DEFAULT_MAX_REQUESTS_IN_FLIGHT = 16;
-
-export interface CoordinatorOptions {
+export interface SchedulerOptions {
 	/** Users the receiving API takes per request (TikTok: 10,000): the largest and default request size. */
 	requestCapacity: number;
 	clock?: Clock;
 	/** [0, 1); drives retry jitter. */
 	random?: () => number;
+	/** Requests of one scope this process sends at once. */
 	maxRequestsInFlight?: number;
+	/** How long a claim from a leasing store is this process's before another may send it (renewed while sending). */
+	leaseMs?: number;
 }
 
-export interface RestoreSummary {
-	/** Users put back in the queue (0 when there was nothing, or when this scope was restored already). */
-	restoredUsers: number;
+/** What this process knows of a scope, whichever store keeps its state. */
+export interface ScopeRuntime<S> {
+	readonly name: string;
+	readonly store: S;
+	settings: SyncSettings;
+	send?: SendMapping;
+	pacer?: RequestPacer;
+	/** This process's attempts under way. */
+	readonly attempts: Set<Attempt>;
+	pumping: boolean;
+	again: boolean;
+	timer?: unknown;
+	timerAt?: number;
+	/** TikTok's (or Redis's) last error here, for the backlog message. */
+	lastError?: string;
+	disposed: boolean;
+	waiters: Array<() => void>;
+}
+
+/** One attempt to send a claimed request. */
+interface Attempt {
+	readonly controller: AbortController;
+	/** Why it was aborted: its lease was lost, the process is shutting down, or TikTok did not answer in time. */
+	aborted?: 'lost' | 'shutdown' | 'timeout';
+	/** Its request has been handed to the sender. */
+	sent: boolean;
+	/** By this process's clock, the lease is surely held until then. */
+	heldUntil: number;
+	renewTimer?: unknown;
+	done: Promise<void>;
 }
 
 /**
- * The scheduler every Batch Sync execution in this process hands its users to. It gathers them per scope and
- * destination, sends full requests at the app's pace, acts on failures as the failure policy decides, and
- * exports/restores the scope's journal. What it keeps per scope is in state.ts.
+ * The Batch Sync scheduler, written once over a ScopeStore (store.ts): it admits users, pumps (claims while this
+ * process has room in flight), paces, sends with an abort signal, keeps leases, settles as the failure policy decides,
+ * and lets runs wait for delivery, for room, or for a flush. Subclasses say where the state lives: SyncCoordinator
+ * (in memory) and RedisSyncCoordinator (Redis).
  */
-export class SyncCoordinator implements BatchSyncEngine {
-	readonly kind = 'in-process';
-	private readonly clock: Clock;
-	private readonly random: () => number;
-	private readonly maxInFlight: number;
-	private readonly requestCapacity: number;
-	private scopes = new Map<string, MemoryScopeState>();
-	private instanceId = randomUUID();
+export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>> implements BatchSyncEngine {
+	abstract readonly kind: 'in-process' | 'redis';
+	protected readonly clock: Clock;
+	protected readonly random: () => number;
+	protected readonly maxInFlight: number;
+	protected readonly requestCapacity: number;
+	protected readonly terms: LeaseTerms;
+	protected readonly activity = new Activity();
+	protected scopes = new Map<string, ScopeRuntime<S>>();
+	/** Set at shutdown: nothing more is claimed by this process. */
+	protected stopping = false;
 
-	constructor(options: CoordinatorOptions) {
+	constructor(options: SchedulerOptions) {
 		this.clock = options.clock ?? realClock;
 		this.random = options.random ?? Math.random;
 		this.maxInFlight = Math.max(1, Math.floor(options.maxRequestsInFlight ?? DEFAULT_MAX_REQUESTS_IN_FLIGHT));
 		this.requestCapacity = Math.max(1, Math.floor(options.requestCapacity));
+		const leaseMs = Math.max(MIN_LEASE_MS, options.leaseMs ?? DEFAULT_LEASE_MS);
+		this.terms = { leaseMs, sendBudgetMs: sendBudgetMs(leaseMs) };
 	}
 
+	/** A new store for a scope this process starts to use. */
+	protected abstract newStore(name: string): S;
+
+	/** How a failure of the store reads as a run's rejection (the in-memory store does not fail). */
+	protected unavailable(error: unknown, rejectedUsers: number): Rejection {
+		return new StateUnavailableError(`Batch Sync could not reach its state: ${(error as Error).message}`, rejectedUsers, error);
+	}
+
+	/** Store-specific checks of the users before anything is accepted (throws TypeError). */
+	protected checkStorable(_users: ReadonlyArray<SyncUser>): void {}
+
+	/** A run, flush or submit starts waiting on the scope (a shared store may arrange to hear of other processes). */
+	protected onWaiting(_scope: ScopeRuntime<S>): void {}
+
+	/** Real time after which a waiter looks again even if told nothing (0: only when told). */
+	protected recheckMs = 0;
+
 	/**
-	 * Accepts the users (in order) while the scope has room, waiting for room while requests are draining the
-	 * backlog; users that still do not fit get 'rejected' and `rejection` explains it. Throws TypeError on malformed
-	 * input (wrong number of ids, a user without any id) before accepting anything.
+	 * Accepts the users (in order) while the scope has room, waiting for room while requests drain the backlog; users
+	 * that still do not fit get 'rejected' and `rejection` explains it. Throws TypeError on malformed input before
+	 * accepting anything.
 	 */
 	async submit(request: SubmitRequest): Promise<SubmitResult> {
 		const { users, destination } = request;
 		checkDestination(destination);
 		checkUsers(users, destination.idSchema.length);
-		const scope = this.scopeState(request.scope);
+		this.checkStorable(users);
+		const scope = this.scopeOf(request.scope);
 		scope.settings = resolveSettings(request.settings, this.requestCapacity);
-		this.useSender(scope, request.send, request.pacer);
 		const notSyncedReasons = request.notSyncedReasons ?? [];
-		if (notSyncedReasons.length > 0) scope.counters.recordNotSynced(notSyncedReasons);
-
-		// Per user only an index into this run's (few) chunks: outcomes are tracked per chunk.
-		const chunkIndexOfUser = new Int32Array(users.length).fill(-1);
-		const chunks: Chunk[] = [];
-		let rejection: BacklogFullError | undefined;
+		const placement = scope.store.placement(users, destination);
+		let rejection: Rejection | undefined;
 		let next = 0;
-		while (next < users.length && !scope.disposed) {
-			const room = scope.settings.maxPendingUsers - scope.counters.pending;
-			if (room <= 0) {
-				scope.cutWindows();
-				if (!this.canDrainSoon(scope)) {
-					rejection = BacklogFullError.of(scope, users.length - next);
+		try {
+			await this.useSender(scope, request.send, request.pacer);
+			if (notSyncedReasons.length > 0) await scope.store.recordNotSynced(notSyncedReasons, this.clock.now(), scope.settings);
+			while (next < users.length && !scope.disposed) {
+				const waiting = this.nextChange(scope);
+				const reply = await scope.store.admit(placement, next, scope.settings, this.clock.now());
+				next += reply.admitted;
+				if (reply.wakeAt !== undefined) this.wakeAt(scope, reply.wakeAt);
+				if (!reply.full) continue;
+				this.pump(scope);
+				if (!reply.drainable) {
+					rejection = BacklogFullError.of({ name: scope.name, settings: scope.settings, lastError: scope.lastError }, users.length - next);
 					break;
 				}
-				await scope.nextChange();
-				continue;
+				await waiting;
 			}
-			const end = Math.min(users.length, next + room);
-			const now = this.clock.now();
-			for (; next < end; next++) {
-				const chunk = scope.admit(destination, users[next], now);
-				if (chunks[chunks.length - 1] !== chunk) chunks.push(chunk);
-				chunkIndexOfUser[next] = chunks.length - 1;
-			}
+		} catch (error) {
+			rejection = this.unavailable(error, users.length - next);
 		}
-		const placed: PlacedUsers = { users, chunks, chunkIndexOfUser };
-		if (request.waitForDelivery) await this.untilAttempted(scope, placed);
-		return runResult(placed, notSyncedReasons.length, request.waitForDelivery, rejection);
-	}
-
-	/**
-	 * Waits until the chunks carrying these users were attempted: synced, errored or scheduled for retry. A chunk
-	 * queued during a rate-limit pause, or behind an earlier chunk of its audience that waits for a retry, is
-	 * scheduled already: its users are pending, and the run does not wait out the pause or the retry (up to 15 min).
-	 * A user moved by a later action in its window is followed to its new chunk.
-	 */
-	private async untilAttempted(scope: MemoryScopeState, placed: PlacedUsers): Promise<void> {
-		for (;;) {
-			const waits = new Set<Chunk>();
-			const held = this.clock.now() < scope.holdUntil;
-			for (let index = 0; index < placed.users.length; index++) {
-				const chunk = carrierOf(placed, index);
-				if (!chunk || waits.has(chunk) || chunk.isAttempted) continue;
-				if (chunk.state === 'queued' && (held || this.waitsForRetryOfAnother(scope, chunk))) continue;
-				waits.add(chunk);
-			}
-			if (waits.size === 0 || scope.disposed) return;
-			await Promise.all([...waits].map((chunk) => chunk.whenSettled()));
-		}
+		this.pump(scope);
+		if (request.waitForDelivery && !(rejection instanceof StateUnavailableError)) await this.untilAttempted(scope, placement);
+		return scope.store.result(placement, notSyncedReasons.length, request.waitForDelivery, rejection);
 	}
 
 	/** Counts users the node refused before the engine (when it does not pass them with a submit). */
-	recordNotSynced(scopeName: string, reasons: ReadonlyArray<string>): void {
-		this.scopeState(scopeName).counters.recordNotSynced(reasons);
+	async recordNotSynced(scopeName: string, reasons: ReadonlyArray<string>): Promise<void> {
+		const scope = this.scopeOf(scopeName);
+		await scope.store.recordNotSynced(reasons, this.clock.now(), scope.settings);
 	}
 
 	/**
 	 * Sends what is buffered now (ignoring the window) and runs retries that are due; `send`/`pacer` replace the
-	 * stored ones (a reconnected credential: see useSender). Resolves when every chunk of the scope that existed at
-	 * the call and is being sent, or becomes due meanwhile (e.g. released by a successful probe), has finished its
-	 * attempt: synced, errored or rescheduled. Users submitted after the call are not waited for.
+	 * stored ones (a reconnected credential, or a process that has not sent for this scope yet). Resolves when nothing
+	 * of the scope is being sent or may be sent now (the rest is scheduled), or after FLUSH_WAIT_LIMIT_MS.
 	 */
-	async flush(scopeName: string, options: { send?: SendMapping; pacer?: RequestPacer } = {}): Promise<void> {
-		const scope = this.scopes.get(scopeName);
-		if (!scope) return;
-		if (scope.send && scope.pacer) this.useSender(scope, options.send ?? scope.send, options.pacer ?? scope.pacer);
-		scope.cutWindows();
-		const existingBefore = Chunk.nextSerial();
-		const now = this.clock.now();
-		for (const chunk of [...scope.parked]) if (chunk.dueAt <= now) this.retryNow(scope, chunk);
+	async flush(scopeName: string, options: { send?: SendMapping; pacer?: RequestPacer; settings?: Partial<SyncSettings> } = {}): Promise<void> {
+		const known = this.scopes.get(scopeName);
+		if (!known && !options.send) return;
+		const scope = known ?? this.scopeOf(scopeName);
+		if (options.settings) scope.settings = resolveSettings(options.settings, this.requestCapacity);
+		const send = options.send ?? scope.send;
+		const pacer = options.pacer ?? scope.pacer;
+		if (send && pacer) await this.useSender(scope, send, pacer);
+		await scope.store.cut(this.clock.now());
 		this.pump(scope);
-		for (;;) {
-			if (scope.disposed) return;
-			// chunks held by a rate-limit pause count as rescheduled (see pump)
-			const held = this.clock.now() < scope.holdUntil;
-			const queued = held ? [] : scope.ready.filter((chunk) => !this.waitsForRetryOfAnother(scope, chunk));
-			const inProgress = [...queued, ...scope.inFlight].filter((chunk) => chunk.serial < existingBefore);
-			if (inProgress.length === 0) return;
-			await Promise.all(inProgress.map((chunk) => chunk.whenSettled()));
+		const deadline = Date.now() + FLUSH_WAIT_LIMIT_MS;
+		while (!scope.disposed && Date.now() < deadline) {
+			const waiting = this.nextChange(scope);
+			if (!(await scope.store.busy(this.clock.now()))) return;
+			await waiting;
 		}
 	}
 
-	report(scopeName: string): Counters {
-		return this.scopes.get(scopeName)?.counters.snapshot() ?? emptyCounters();
-	}
+	abstract report(scopeName: string): Counters | Promise<Counters>;
 
-	/** Counters plus every user not yet synced or errored, for workflow static data. */
-	exportJournal(scopeName: string): Journal {
-		const scope = this.scopes.get(scopeName);
-		return encodeJournal({
-			writer: this.instanceId,
-			savedAt: this.clock.now(),
-			counters: scope?.counters.snapshot() ?? emptyCounters(),
-			chunks: scope?.unsettledChunks() ?? [],
-		});
-	}
-
-	/**
-	 * Takes back what an earlier process journaled: its users are queued for sending right away (those past their
-	 * horizon are errored) and its counters are added. Acts once per scope per process, and ignores a journal this
-	 * coordinator wrote itself, so calling it from every execution never duplicates users. Call it before the
-	 * scope's first submit; `journal` may be undefined (nothing saved yet). Throws JournalFormatError for a journal
-	 * it cannot read (once: the scope then counts as restored).
-	 */
-	restore(
-		scopeName: string,
-		journal: unknown,
-		send: SendMapping,
-		pacer: RequestPacer,
-		settings?: Partial<SyncSettings>,
-	): RestoreSummary {
-		const scope = this.scopeState(scopeName);
-		if (scope.restored) return { restoredUsers: 0 };
-		scope.restored = true;
-		if (settings) scope.settings = resolveSettings(settings, this.requestCapacity);
-		this.useSender(scope, send, pacer);
-		if (journal === undefined || journal === null) return { restoredUsers: 0 };
-		const saved = parseJournal(journal);
-		if (saved.writer === this.instanceId) return { restoredUsers: 0 };
-		const { chunks, users } = decodeJournalChunks(saved, scope.settings.usersPerRequest);
-		scope.counters.absorb(saved.counters, users);
-		scope.enqueueRestored(chunks);
-		this.pump(scope);
-		return { restoredUsers: users };
-	}
-
-	/** Whether this process has any state for the scope. */
+	/** Whether this process has state or a dispatcher for the scope. */
 	knows(scopeName: string): boolean {
 		return this.scopes.has(scopeName);
 	}
 
-	hasRestored(scopeName: string): boolean {
-		return this.scopes.get(scopeName)?.restored ?? false;
+	/** Resolves when no store call, pump or send of this process is under way, with whether it was idle already. */
+	whenIdle(): Promise<boolean> {
+		return this.activity.whenIdle();
 	}
 
-	/** Forgets everything (tests). Waiting submits resolve; in-flight sends finish unobserved. */
+	/** Forgets this process's part (tests). Waiting runs resolve; sends in flight finish unobserved. */
 	reset(): void {
-		for (const scope of this.scopes.values()) scope.dispose();
+		for (const scope of this.scopes.values()) this.dispose(scope);
 		this.scopes = new Map();
-		this.instanceId = randomUUID();
+	}
+
+	/**
+	 * Graceful shutdown: claims nothing more, hands back at once what was claimed but not sent, and waits up to
+	 * `waitMs` for the requests in flight to be answered and settled.
+	 */
+	async shutdown(waitMs = SHUTDOWN_WAIT_MS): Promise<void> {
+		this.stopping = true;
+		const inFlight: Array<Promise<void>> = [];
+		for (const scope of this.scopes.values()) {
+			this.clearTimer(scope);
+			for (const attempt of scope.attempts) {
+				if (!attempt.sent) this.abort(attempt, 'shutdown');
+				inFlight.push(attempt.done);
+			}
+			this.notify(scope);
+		}
+		let timer: NodeJS.Timeout | undefined;
+		await Promise.race([Promise.all(inFlight), new Promise((resolve) => (timer = setTimeout(resolve, waitMs)))]);
+		clearTimeout(timer);
 	}
 
 	// ---- internals ----
 
-	private scopeState(name: string): MemoryScopeState {
+	protected scopeOf(name: string): ScopeRuntime<S> {
 		let scope = this.scopes.get(name);
 		if (!scope) {
-			const created = new MemoryScopeState(name, defaultSyncSettings(this.requestCapacity), this.clock, () => this.pump(created));
-			this.scopes.set(name, created);
-			scope = created;
+			scope = {
+				name,
+				store: this.newStore(name),
+				settings: defaultSyncSettings(this.requestCapacity),
+				attempts: new Set(),
+				pumping: false,
+				again: false,
+				disposed: false,
+				waiters: [],
+			};
+			this.scopes.set(name, scope);
 		}
 		return scope;
 	}
 
+	protected dispose(scope: ScopeRuntime<S>): void {
+		scope.disposed = true;
+		this.clearTimer(scope);
+		for (const attempt of scope.attempts) if (attempt.renewTimer !== undefined) this.clock.clearTimeout(attempt.renewTimer);
+		scope.store.dispose();
+		this.notify(scope);
+	}
+
 	/**
-	 * The newest send wins, so retries use a reconnected credential. A new send also probes one chunk that failed
-	 * for want of authorization (if nothing is in flight); any success then releases all such chunks at once.
+	 * The newest send wins, so retries use a reconnected credential. A new send also probes one request that failed
+	 * for want of authorization (if nothing is in flight here); its success releases all such requests at once.
 	 */
-	private useSender(scope: MemoryScopeState, send: SendMapping, pacer: RequestPacer): void {
+	protected async useSender(scope: ScopeRuntime<S>, send: SendMapping, pacer: RequestPacer): Promise<void> {
 		const replaced = scope.send !== undefined && scope.send !== send;
 		scope.send = send;
 		scope.pacer = pacer;
-		if (!replaced || scope.inFlight.size > 0) return;
-		let probe: Chunk | undefined;
-		for (const chunk of scope.parked) {
-			if (chunk.lastErrorWasReauthorize && (!probe || chunk.dueAt < probe.dueAt)) probe = chunk;
-		}
-		if (probe) {
-			this.retryNow(scope, probe);
-			this.pump(scope);
-		}
-	}
-
-	private canDrainSoon(scope: MemoryScopeState): boolean {
-		return scope.inFlight.size > 0 || (scope.ready.length > 0 && this.clock.now() >= scope.holdUntil);
-	}
-
-	/**
-	 * Starts sends while there is room in flight and nothing holds the scope. A chunk goes only when no earlier chunk
-	 * of its audience with the other action is unsettled (an add then a remove of one user reach TikTok in that order).
-	 */
-	private pump(scope: MemoryScopeState): void {
-		if (scope.disposed) return;
-		const now = this.clock.now();
-		while (scope.inFlight.size < this.maxInFlight && scope.ready.length > 0) {
-			if (now < scope.holdUntil) {
-				// Held by a rate-limit pause (60 s up to 15 min): these users are scheduled, they go when it ends.
-				// Runs waiting for delivery return now with them pending rather than wait out the pause.
-				for (const held of scope.ready) held.markSettled();
-				this.armHold(scope, now);
-				return;
-			}
-			const chunk = scope.takeReady((candidate) => scope.blockerOf(candidate) === undefined);
-			if (!chunk) {
-				// Every ready chunk waits for an earlier one; those behind a retry release their waiting runs now.
-				for (const blocked of scope.ready) if (this.waitsForRetryOfAnother(scope, blocked)) blocked.markSettled();
-				return;
-			}
-			if (this.gaveUpPastHorizon(scope, chunk, now)) continue;
-			// sendChunk catches everything it awaits; this catch only guards against a bug becoming an
-			// unhandled rejection, which would take the whole n8n process down.
-			this.sendChunk(scope, chunk).catch(() => undefined);
-		}
-	}
-
-	/** Whether `chunk` is held back by an earlier chunk of its audience that waits for a retry. */
-	private waitsForRetryOfAnother(scope: MemoryScopeState, chunk: Chunk): boolean {
-		return scope.blockerOf(chunk)?.state === 'waitingRetry';
-	}
-
-	private armHold(scope: MemoryScopeState, now: number): void {
-		if (scope.holdTimer !== undefined) return;
-		scope.holdTimer = this.clock.setTimeout(() => {
-			scope.holdTimer = undefined;
-			this.pump(scope);
-		}, scope.holdUntil - now);
-	}
-
-	private async sendChunk(scope: MemoryScopeState, chunk: Chunk): Promise<void> {
-		scope.startSending(chunk);
-		let delivered = false;
-		let failure: unknown;
-		try {
-			await (scope.pacer as RequestPacer).acquire();
-			// Read after the wait: a credential reconnected meanwhile is used at once.
-			const send = scope.send as SendMapping;
-			await send(chunk.toBatch());
-			delivered = true;
-		} catch (error) {
-			failure = error;
-		}
-		if (scope.disposed) return;
-		scope.finishSending(chunk);
-		if (delivered) this.onDelivered(scope, chunk);
-		else this.onFailed(scope, chunk, failure);
+		if (!replaced || scope.attempts.size > 0) return;
+		await scope.store.probe(this.clock.now());
 		this.pump(scope);
 	}
 
-	private onDelivered(scope: MemoryScopeState, chunk: Chunk): void {
-		chunk.delivered();
-		scope.settled(chunk);
-		scope.counters.delivered(chunk.users, chunk.destination.action);
-		// The token works (again): chunks parked after an authorization failure need not wait out their backoff.
-		for (const parked of [...scope.parked]) if (parked.lastErrorWasReauthorize) this.retryNow(scope, parked);
-		scope.notifyChange();
+	/**
+	 * Waits until the requests carrying these users were attempted: synced, errored or scheduled for later (a retry, a
+	 * rate-limit pause, or behind an earlier request of the audience that waits for its retry: up to 15 min).
+	 */
+	private async untilAttempted(scope: ScopeRuntime<S>, placement: P): Promise<void> {
+		while (!scope.disposed && !this.stopping) {
+			const waiting = this.nextChange(scope);
+			if (await scope.store.attempted(placement, this.clock.now())) return;
+			await waiting;
+		}
 	}
 
-	private onFailed(scope: MemoryScopeState, chunk: Chunk, error: unknown): void {
-		const failure = failureInfoOf(error);
-		chunk.failed(failure);
-		scope.lastError = failure.reason;
+	/** Resolves at the scope's next change (a settle, a cut, a pump that found nothing), here or, if told, elsewhere. */
+	protected nextChange(scope: ScopeRuntime<S>): Promise<void> {
+		return new Promise((resolve) => {
+			if (scope.disposed) return resolve();
+			let timer: NodeJS.Timeout | undefined;
+			scope.waiters.push(() => {
+				clearTimeout(timer);
+				resolve();
+			});
+			if (this.recheckMs > 0) timer = setTimeout(() => this.notify(scope), this.recheckMs);
+			this.onWaiting(scope);
+		});
+	}
+
+	protected notify(scope: ScopeRuntime<S>): void {
+		const waiters = scope.waiters;
+		if (waiters.length === 0) return;
+		scope.waiters = [];
+		for (const resolve of waiters) resolve();
+	}
+
+	/** Claims and sends while this process has room in flight; then sleeps until the scope's next moment. */
+	protected pump(scope: ScopeRuntime<S>): void {
+		if (scope.disposed || this.stopping) return;
+		if (scope.pumping) {
+			scope.again = true;
+			return;
+		}
+		scope.pumping = true;
+		this.activity
+			.track(this.pumpLoop(scope))
+			.catch(() => undefined)
+			.finally(() => {
+				scope.pumping = false;
+				// Asked for again after the loop's last look (this runs a turn later): look once more.
+				if (scope.again) this.pump(scope);
+			});
+	}
+
+	private async pumpLoop(scope: ScopeRuntime<S>): Promise<void> {
+		do {
+			scope.again = false;
+			while (!scope.disposed && !this.stopping && scope.send && scope.attempts.size < this.maxInFlight) {
+				let reply;
+				const now = this.clock.now();
+				try {
+					reply = await scope.store.claim(now, scope.settings, this.terms);
+				} catch (error) {
+					// The store is away: look again later; nothing was taken.
+					scope.lastError = (error as Error).message;
+					this.wakeAt(scope, this.clock.now() + 1_000);
+					return;
+				}
+				if (reply.changed) this.notify(scope);
+				if (reply.claim === undefined) {
+					this.wakeAt(scope, reply.nextAt);
+					break;
+				}
+				this.startAttempt(scope, reply.claim, now);
+			}
+		} while (scope.again && !scope.disposed);
+	}
+
+	protected wakeAt(scope: ScopeRuntime<S>, at: number): void {
+		if (at < 0 || !Number.isFinite(at) || scope.disposed || this.stopping) return;
+		if (scope.timer !== undefined && scope.timerAt !== undefined && scope.timerAt <= at) return;
+		this.clearTimer(scope);
+		scope.timerAt = at;
+		scope.timer = this.clock.setTimeout(() => {
+			scope.timer = undefined;
+			scope.timerAt = undefined;
+			this.pump(scope);
+		}, Math.max(0, at - this.clock.now()));
+	}
+
+	private clearTimer(scope: ScopeRuntime<S>): void {
+		if (scope.timer !== undefined) this.clock.clearTimeout(scope.timer);
+		scope.timer = undefined;
+		scope.timerAt = undefined;
+	}
+
+	private startAttempt(scope: ScopeRuntime<S>, claim: C, claimedAt: number): void {
+		const attempt: Attempt = { controller: new AbortController(), sent: false, heldUntil: claimedAt + this.terms.leaseMs, done: Promise.resolve() };
+		scope.attempts.add(attempt);
+		attempt.done = this.activity.track(this.attempt(scope, claim, attempt)).catch(() => undefined);
+	}
+
+	private abort(attempt: Attempt, why: 'lost' | 'shutdown' | 'timeout'): void {
+		attempt.aborted ??= why;
+		attempt.controller.abort();
+	}
+
+	/** Keeps the lease while the attempt lasts; a renewal that fails or finds the claim gone aborts the attempt. */
+	private keepLease(scope: ScopeRuntime<S>, claim: C, attempt: Attempt): void {
+		attempt.renewTimer = this.clock.setTimeout(async () => {
+			attempt.renewTimer = undefined;
+			const asked = this.clock.now();
+			let held = false;
+			try {
+				held = await scope.store.renew(claim, asked, this.terms);
+			} catch {
+				held = false;
+			}
+			if (attempt.controller.signal.aborted || scope.disposed) return;
+			if (!held) return this.abort(attempt, 'lost');
+			attempt.heldUntil = asked + this.terms.leaseMs;
+			this.keepLease(scope, claim, attempt);
+		}, renewEveryMs(this.terms.leaseMs));
+	}
+
+	/** Resolves when the pacer gives a slot (true), or false when the attempt was aborted or ran out of pacing time. */
+	private paced(pacer: RequestPacer, attempt: Attempt, leased: boolean): Promise<boolean> {
+		const { signal } = attempt.controller;
+		return new Promise<boolean>((resolve) => {
+			let timer: unknown;
+			const finish = (value: boolean) => {
+				if (timer !== undefined) this.clock.clearTimeout(timer);
+				signal.removeEventListener('abort', onAbort);
+				resolve(value);
+			};
+			const onAbort = () => finish(false);
+			signal.addEventListener('abort', onAbort);
+			// A leased request that cannot get a slot soon goes back for another process (or a later look).
+			if (leased) timer = this.clock.setTimeout(() => finish(false), paceBudgetMs(this.terms.leaseMs));
+			pacer.acquire().then(
+				() => finish(!signal.aborted),
+				() => finish(false),
+			);
+		});
+	}
+
+	private async attempt(scope: ScopeRuntime<S>, claim: C, attempt: Attempt): Promise<void> {
+		const { store } = scope;
+		if (store.leased) this.keepLease(scope, claim, attempt);
+		let settlement: Settlement | undefined;
+		let handBack = false;
+		try {
+			const paced = await this.paced(scope.pacer as RequestPacer, attempt, store.leased);
+			// Never written after the lease ran out by this process's clock (a paused process wakes up past it).
+			if (!paced || (store.leased && this.clock.now() >= attempt.heldUntil)) {
+				handBack = attempt.aborted !== 'lost';
+			} else {
+				settlement = await this.send(scope, claim, attempt);
+			}
+		} finally {
+			if (attempt.renewTimer !== undefined) this.clock.clearTimeout(attempt.renewTimer);
+		}
+		if (scope.disposed) return;
+		const now = this.clock.now();
+		try {
+			if (settlement && attempt.aborted !== 'lost') await store.settle(claim, settlement, now);
+			else if (handBack) await store.handBack(claim, now);
+		} catch (error) {
+			// The store is away: the lease runs out and a process sends the request again (at least once; counted once).
+			scope.lastError = (error as Error).message;
+		}
+		scope.attempts.delete(attempt);
+		this.notify(scope);
+		this.pump(scope);
+	}
+
+	/** Sends the request (aborted if TikTok does not answer within the send budget) and decides what follows. */
+	private async send(scope: ScopeRuntime<S>, claim: C, attempt: Attempt): Promise<Settlement> {
+		const leased = scope.store.leased;
+		const budget = this.terms.sendBudgetMs;
+		const deadline = leased ? this.clock.setTimeout(() => this.abort(attempt, 'timeout'), budget) : undefined;
+		let failure: unknown;
+		try {
+			attempt.sent = true;
+			// Read after the pacer's wait: a credential reconnected meanwhile is used at once.
+			await (scope.send as SendMapping)(claim.batch, { signal: attempt.controller.signal });
+			if (attempt.aborted !== 'timeout') return { kind: 'synced' };
+			failure = undefined;
+		} catch (error) {
+			failure = error;
+		} finally {
+			if (deadline !== undefined) this.clock.clearTimeout(deadline);
+		}
+		if (attempt.aborted === 'timeout') {
+			failure = new SendFailure({ errorClass: 'retryable', isRateLimit: false, reason: `TikTok did not answer within ${formatDuration(budget)}` });
+		}
+		const info = failureInfoOf(failure);
+		scope.lastError = info.reason;
 		const now = this.clock.now();
 		const decision = decideAfterFailure({
-			failure,
-			failures: chunk.failures,
-			lastEnteredAt: chunk.lastEnteredAt,
+			failure: info,
+			failures: claim.failures + 1,
+			lastEnteredAt: claim.lastEnteredAt,
 			retryHorizonMs: scope.settings.retryHorizonMs,
 			now,
 			random: this.random,
 		});
-		if (decision.kind === 'giveUp') {
-			this.giveUp(scope, chunk, decision.reason);
-			return;
-		}
-		if (decision.holdUntil !== undefined) scope.holdUntil = Math.max(scope.holdUntil, decision.holdUntil);
-		chunk.waitForRetry(decision.dueAt);
-		scope.park(chunk);
-		chunk.retryTimer = this.clock.setTimeout(() => this.onRetryDue(scope, chunk), decision.dueAt - now);
-		scope.notifyChange();
-	}
-
-	private onRetryDue(scope: MemoryScopeState, chunk: Chunk): void {
-		chunk.retryTimer = undefined;
-		if (scope.disposed || chunk.state !== 'waitingRetry') return;
-		const now = this.clock.now();
-		if (now < chunk.dueAt) {
-			// The real clock caps very long timers; wait out the rest.
-			chunk.retryTimer = this.clock.setTimeout(() => this.onRetryDue(scope, chunk), chunk.dueAt - now);
-			return;
-		}
-		if (!this.gaveUpPastHorizon(scope, chunk, now)) this.retryNow(scope, chunk);
-		this.pump(scope);
-	}
-
-	/** The one horizon check before an attempt: a chunk past it is errored with its last failure. */
-	private gaveUpPastHorizon(scope: MemoryScopeState, chunk: Chunk, now: number): boolean {
-		if (!isPastHorizon(chunk.lastEnteredAt, scope.settings.retryHorizonMs, now)) return false;
-		this.giveUp(scope, chunk, horizonReason(scope.settings.retryHorizonMs, chunk.lastError));
-		return true;
-	}
-
-	private retryNow(scope: MemoryScopeState, chunk: Chunk): void {
-		this.cancelRetryTimer(chunk);
-		scope.unpark(chunk);
-		chunk.requeue();
-		scope.enqueue(chunk, true);
-	}
-
-	private giveUp(scope: MemoryScopeState, chunk: Chunk, reason: string): void {
-		this.cancelRetryTimer(chunk);
-		scope.unpark(chunk);
-		chunk.giveUp(reason);
-		scope.settled(chunk);
-		scope.counters.errorPending(chunk.users, reason);
-		scope.notifyChange();
-	}
-
-	private cancelRetryTimer(chunk: Chunk): void {
-		if (chunk.retryTimer !== undefined) this.clock.clearTimeout(chunk.retryTimer);
-		chunk.retryTimer = undefined;
+		if (decision.kind === 'giveUp') return { kind: 'errored', reason: decision.reason };
+		return { kind: 'retry', dueAt: decision.dueAt, holdUntil: decision.holdUntil, reason: info.reason, reauthorize: info.errorClass === 'reauthorize' };
 	}
 }

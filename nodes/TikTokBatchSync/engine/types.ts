@@ -22,9 +22,10 @@ export interface SyncUser {
 
 /**
  * Sends one request's users. Rejects with a SendFailure saying what kind of failure it was; anything else it throws
- * is treated as a retryable, unexpected failure.
+ * is treated as a retryable, unexpected failure. `signal` aborts the request (the engine's claim on it was lost, or
+ * TikTok did not answer in time): a sender that has not written it yet must not.
  */
-export type SendMapping = (batch: MappingBatch) => Promise<void>;
+export type SendMapping = (batch: MappingBatch, options?: { signal?: AbortSignal }) => Promise<void>;
 
 /** Resolves when the next request may start (the TikTok app's shared budget). */
 export interface RequestPacer {

@@ -11,7 +11,7 @@ import { BacklogFullError, StateUnavailableError } from '../errors';
 import { decideAfterFailure, failureInfoOf, horizonReason } from '../failurePolicy';
 import { decodeJournalChunks, parseJournal } from '../journal';
 import { notAcceptedOutcome, tallied, type Rejection } from '../runResult';
-import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from '../scheduler';
+import { DEFAULT_MAX_REQUESTS_IN_FLIGHT } from '../limits';
 import { defaultSyncSettings, resolveSettings, type SyncSettings } from '../settings';
 import type { Destination, RequestPacer, SendMapping, SubmitRequest, SubmitResult, SyncUser, UserOutcome } from '../types';
 import { checkDestination, checkUsers } from '../validation';
