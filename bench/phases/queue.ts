@@ -308,7 +308,7 @@ async function fill(
 	state: 'window' | 'queued' | 'retry',
 ): Promise<RedisMemoryState> {
 	const keyPrefix = uniquePrefix(`mem-${state}-${idSchema.length}`);
-	const coordinator = new RedisSyncCoordinator({ redis, keyPrefix, requestCapacity: MAX_USERS_PER_REQUEST, clock: frozenClock, pollMs: 0 });
+	const coordinator = new RedisSyncCoordinator({ redis, keyPrefix, requestCapacity: MAX_USERS_PER_REQUEST, clock: frozenClock, watch: false });
 	const scope = 'bench:memory';
 	const destination: Destination = { advertiserId: ADVERTISER_ID, audienceId: '1790000000000001', action: 'add', idSchema };
 	// window: nothing is cut (the window never ripens, fewer users than a request); queued: cut into requests that

@@ -102,6 +102,25 @@ export interface EngineUnderTest {
 	dispose(): Promise<void>;
 }
 
+/**
+ * A FakeClock idle hook: resolves when every engine has no I/O under way. An engine still busy after `limitMs` of
+ * real time fails the test loudly (a send that hangs must be released by the test, not waited out in silence).
+ */
+export function idleWithin(engines: Array<{ whenIdle(): Promise<boolean> }>, limitMs = 2_000): () => Promise<boolean> {
+	return async () => {
+		let timer: NodeJS.Timeout | undefined;
+		const limit = new Promise<never>((_, reject) => {
+			timer = setTimeout(() => reject(new Error(`the engine was not idle within ${limitMs} ms`)), limitMs);
+		});
+		try {
+			const idle = await Promise.race([Promise.all(engines.map((engine) => engine.whenIdle())), limit]);
+			return idle.every(Boolean);
+		} finally {
+			clearTimeout(timer);
+		}
+	};
+}
+
 /** A fresh fake clock, fake TikTok and engine (deterministic jitter), as each engine test starts with. */
 export function freshEngine(kind: EngineKind = 'in-process', options: { maxRequestsInFlight?: number } = {}): EngineUnderTest {
 	const clock = new FakeClock();
@@ -118,11 +137,11 @@ export function freshEngine(kind: EngineKind = 'in-process', options: { maxReque
 		requestCapacity: MAX_USERS_PER_REQUEST,
 		clock,
 		random: () => 0.5,
-		// Only the fake clock's timers: a test covers 13 h without polling through them.
-		pollMs: 0,
+		// Only the fake clock's timers and its own settles: a test covers 13 h without real-time waits.
+		watch: false,
 		...options,
 	});
-	clock.idle = () => Promise.race([coordinator.whenIdle(), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 500))]);
+	clock.idle = idleWithin([coordinator]);
 	return {
 		kind,
 		clock,
@@ -159,9 +178,9 @@ export async function restartEngine(engine: EngineUnderTest, scope: string, cloc
 		requestCapacity: MAX_USERS_PER_REQUEST,
 		clock,
 		random: () => 0.5,
-		pollMs: 0,
+		watch: false,
 	});
-	clock.idle = () => Promise.race([restarted.whenIdle(), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 500))]);
+	clock.idle = idleWithin([restarted]);
 	await restarted.flush(scope, { send: tiktok.send, pacer: ALREADY_PACED });
 	return restarted;
 }

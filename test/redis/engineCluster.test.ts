@@ -9,15 +9,16 @@ import { TikTokApiError } from '../../nodes/shared/transport/errors';
 import { MAX_USERS_PER_REQUEST } from '../../nodes/shared/transport/types';
 import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { RedisSyncCoordinator, type Destination, type SyncUser } from '../../nodes/TikTokBatchSync/engine';
-import { destinationId } from '../../nodes/TikTokBatchSync/engine/redis/coordinator';
+import { Activity } from '../../nodes/TikTokBatchSync/engine/activity';
+import { destinationDigest, RedisStore, type ScriptCaller } from '../../nodes/TikTokBatchSync/engine/redis/store';
+import { defaultSyncSettings } from '../../nodes/TikTokBatchSync/engine/settings';
 import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
 import { FakeClock, MINUTE, SECOND, T0 } from '../harness/clock';
-import { EMAIL_DESTINATION, FakeTikTok, emailUsers } from '../harness/engine';
+import { EMAIL_DESTINATION, FakeTikTok, emailUsers, idleWithin } from '../harness/engine';
 import { keysUnder } from '../harness/redisKeys';
 import { startRedisCluster, type RedisClusterHandle } from '../harness/redisCluster';
 
 const PREFIX = 'tts-cluster-test';
-const TTL = 37 * 3_600_000;
 
 const PHONE_DESTINATION: Destination = {
 	advertiserId: 'adv-2',
@@ -67,11 +68,11 @@ describe('Redis engine on Redis Cluster', () => {
 			requestCapacity: MAX_USERS_PER_REQUEST,
 			clock,
 			random: () => 0.5,
-			pollMs: 0,
+			watch: false,
 		});
-		clock.idle = () => Promise.race([coordinator.whenIdle(), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 500))]);
+		clock.idle = idleWithin([coordinator]);
 		const scope = 'wf-cluster:Batch Sync';
-		const phoneAudience = destinationId(PHONE_DESTINATION);
+		const phoneAudience = destinationDigest(PHONE_DESTINATION);
 		// The phone audience's first request fails (retryable), its retry goes through.
 		let phoneCalls = 0;
 		tiktok.fail = (request) => (request.advertiserIds[0] === 'adv-2' && phoneCalls++ === 0 ? serverError() : undefined);
@@ -158,28 +159,31 @@ describe('Redis engine on Redis Cluster', () => {
 
 	it('every script runs on the node of its scope, whatever slot the scope hashes to', async () => {
 		const clock = new FakeClock();
-		const coordinator = new RedisSyncCoordinator({ redis: client, keyPrefix: PREFIX, requestCapacity: MAX_USERS_PER_REQUEST, clock, pollMs: 0 });
-		const scripts = client as unknown as Record<string, (base: string, ...args: Array<string | number>) => Promise<unknown>>;
-		const dest = destinationId(EMAIL_DESTINATION);
-		const destJson = JSON.stringify({ advertiserId: 'adv-1', audienceId: 'aud-1', idSchema: ['EMAIL_SHA256'] });
+		const coordinator = new RedisSyncCoordinator({ redis: client, keyPrefix: PREFIX, requestCapacity: MAX_USERS_PER_REQUEST, clock, watch: false });
+		const settings = { ...defaultSyncSettings(MAX_USERS_PER_REQUEST), windowMs: 0, usersPerRequest: 1 };
+		const terms = { leaseMs: 30_000, sendBudgetMs: 15_000 };
 		const ports = new Set<number>();
 		// Scopes spread over the three nodes' slots (slot ranges are fixed by `--cluster create`, so which node owns
 		// which of these scopes is the same at every run).
 		for (let n = 0; n < 12; n++) {
 			const base = coordinator.scopeBase(`wf-${n}:Batch Sync`);
-			const user = emailUsers(1, n)[0];
+			const store = new RedisStore(client, client as unknown as ScriptCaller, base, new Activity());
 			const now = T0;
-			expect(await scripts.tiktokSyncNotSynced(base, now, TTL, 'invalid email')).toBe(1);
-			expect(await scripts.tiktokSyncAdmit(base, now, TTL, 0, 1, 3_600_000, 100, dest, destJson, 'a', user.key, '', user.key)).toEqual([1, 1, 1]);
-			const claim = (await scripts.tiktokSyncClaim(base, now, TTL, 30_000, 'tok', 'gave up: ', 'no attempt')) as string[];
-			expect(claim.slice(0, 2)).toEqual(['claimed', `${dest}:1:a`]);
-			expect(await scripts.tiktokSyncRenew(base, now + 10_000, TTL, `${dest}:1:a`, 'tok', 30_000)).toBe(1);
-			expect(await scripts.tiktokSyncBusy(base, now, TTL)).toEqual([0, 1]);
-			expect(await scripts.tiktokSyncSettle(base, now, TTL, `${dest}:1:a`, 'tok', 'retry', now + 5_000, 0, 'TikTok error 40105', 1, 1)).toBe(1);
-			expect(await scripts.tiktokSyncProbe(base, now, TTL)).toBe(1);
-			expect(await scripts.tiktokSyncOutcomes(base, now, TTL, dest, 1, 'a')).toEqual(['pending\tTikTok error 40105']);
-			expect(await scripts.tiktokSyncCutAll(base, now, TTL)).toBe(1);
-			expect(await scripts.tiktokSyncImport(base, now, TTL, `w-${n}:1`, '{"synced":1}', 0)).toBe(1);
+			await store.recordNotSynced(['invalid email'], now, settings);
+			const placement = store.placement(emailUsers(2, n * 10), EMAIL_DESTINATION);
+			expect(await store.admit(placement, 0, settings, now)).toMatchObject({ admitted: 2, full: false });
+			const claim = (await store.claim(now, settings, terms, 1)).claim!;
+			expect(claim.batch.rows).toBe(1);
+			expect(await store.renew(claim, now + 10_000, terms)).toBe(true);
+			expect(await store.busy(now)).toBe(true);
+			await store.settle(claim, { kind: 'retry', dueAt: now + 5_000, reason: 'TikTok error 40105', reauthorize: true }, now);
+			await store.probe(now);
+			expect(await store.attempted(placement, now)).toBe(false);
+			const second = (await store.claim(now, settings, terms, 1)).claim!;
+			await store.handBack(second, now);
+			await store.cut(now);
+			expect((await store.report()).entered).toBe(3);
+			expect(await store.run('tiktokSyncImport', `w-${n}:1`, now, 0, '{"synced":1}', 0)).toBe(1);
 			const slot = (await client.cluster('KEYSLOT', `${base}cnt`)) as number;
 			for (const node of client.nodes('master')) {
 				if (((await node.cluster('COUNTKEYSINSLOT', slot)) as number) > 0) ports.add(node.options.port as number);

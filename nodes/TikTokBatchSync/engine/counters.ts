@@ -19,7 +19,7 @@ export interface Counters {
 }
 
 // Reasons carry TikTok messages; bound the tallies so the journal stays small if TikTok varies its wording.
-const MAX_DISTINCT_REASONS = 25;
+export const MAX_DISTINCT_REASONS = 25;
 export const OTHER_REASONS = '(other reasons)';
 
 export class CounterBook {

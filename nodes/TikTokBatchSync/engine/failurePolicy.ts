@@ -51,8 +51,11 @@ export function isPastHorizon(lastEnteredAt: number, retryHorizonMs: number, now
  * are errored with the last failure as the reason.
  */
 export function horizonReason(retryHorizonMs: number, lastError: string | undefined): string {
-	return `gave up after ${formatDuration(retryHorizonMs)} of retries: ${lastError ?? 'no attempt could be made'}`;
+	return `gave up after ${formatDuration(retryHorizonMs)} of retries: ${lastError ?? NO_ATTEMPT}`;
 }
+
+/** The horizon's reason when no attempt was made at all. */
+export const NO_ATTEMPT = 'no attempt could be made';
 
 /** After a failed attempt (already recorded on the chunk as its `failures`-th): give up, or retry when. */
 export function decideAfterFailure(args: {

@@ -314,7 +314,7 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 				let reply;
 				const now = this.clock.now();
 				try {
-					reply = await scope.store.claim(now, scope.settings, this.terms);
+					reply = await scope.store.claim(now, scope.settings, this.terms, this.maxInFlight - scope.attempts.size);
 				} catch (error) {
 					// The store is away: look again later; nothing was taken.
 					scope.lastError = (error as Error).message;

@@ -66,8 +66,11 @@ export interface ScopeStore<C extends Claimed, P> {
 	placement(users: ReadonlyArray<SyncUser>, destination: Destination): P;
 	/** Admits users of `placement` from `from` on while the scope has room. */
 	admit(placement: P, from: number, settings: SyncSettings, now: number): Awaitable<AdmitReply>;
-	/** Cuts ripe windows, errors requests past the horizon, and takes the first request that may go now. */
-	claim(now: number, settings: SyncSettings, terms: LeaseTerms): Awaitable<ClaimReply<C>>;
+	/**
+	 * Cuts ripe windows, errors requests past the horizon, and takes the first request that may go now (a store may
+	 * take up to `room` at once and hand the others out at the next calls).
+	 */
+	claim(now: number, settings: SyncSettings, terms: LeaseTerms, room: number): Awaitable<ClaimReply<C>>;
 	/** Extends a claim's lease; false when it is no longer this holder's. */
 	renew(claim: C, now: number, terms: LeaseTerms): Awaitable<boolean>;
 	/** The outcome of an attempt (ignored when the claim is no longer this holder's). */

@@ -1,0 +1,85 @@
+import { BASE, COUNTERS, CUTTING, HOLD, MEMBERS, WAKE, WINDOW_ID_OFFSET } from './includes';
+
+/**
+ * admit: appends a run's users (packed by the caller, one row each) to their audience's open window while the scope
+ * has room (Max Pending Users, across every process). No per-user work here: the rows are appended as they came and
+ * merged (duplicates, last action wins) by whoever claims the window. A window is cut when it has taken a request's
+ * worth of submissions; the rows go into as many windows as that takes.
+ * ARGV: request id, now, windowMs, usersPerRequest, horizonMs, maxPending, dest, destJson, rows in the batch, rows
+ * ("<flag><row>\n" each). Returns "admitted full drainable wakeAt [<window id> <count>]…" (space separated), the
+ * same when run again with the same request id.
+ */
+export const ADMIT = `${BASE}${COUNTERS}${MEMBERS}${WAKE}${CUTTING}${HOLD}
+local request, now = ARGV[1], tonumber(ARGV[2])
+local done = replay(request)
+if done then return done end
+local window_ms, per_request, horizon, max_pending = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local dest, count_rows, rows = ARGV[7], tonumber(ARGV[9]), ARGV[10]
+local TTL = scope_ttl(horizon)
+redis.call('HSET', base .. 'set', 'horizonMs', horizon)
+redis.call('HSET', base .. 'dests', dest, ARGV[8])
+touch(base .. 'set')
+touch(base .. 'dests')
+local room = max_pending - tonumber(redis.call('HGET', CNT, 'pending') or '0')
+local take = math.max(0, math.min(count_rows, room))
+local placed = {}
+local wake = -1
+local left, position = take, 1
+while left > 0 do
+  local id, subs = open_window(dest)
+  if id then
+    local ends = tonumber(redis.call('ZSCORE', base .. 'open', id .. ':' .. dest) or '0')
+    if ends <= now then
+      cut(id, dest, subs, ends)
+      id = nil
+    end
+  end
+  if not id then
+    id = window_id(${WINDOW_ID_OFFSET} + redis.call('HINCRBY', CNT, 'seq', 1))
+    subs = 0
+    redis.call('HSET', ckey(id), 'dest', dest, 'st', 'open')
+    redis.call('ZADD', base .. 'open', now + window_ms, id .. ':' .. dest)
+    touch(base .. 'open')
+    mark_work(now + window_ms)
+    if wake < 0 or now + window_ms < wake then wake = now + window_ms end
+  end
+  local k = math.min(left, per_request - subs)
+  local segment
+  if k == count_rows - (take - left) then
+    segment = string.sub(rows, position)
+    position = #rows + 1
+  else
+    local stop = position
+    for _ = 1, k do stop = string.find(rows, '\\n', stop, true) + 1 end
+    segment = string.sub(rows, position, stop - 1)
+    position = stop
+  end
+  redis.call('APPEND', base .. 'r:' .. id, '@' .. ARGV[2] .. '\\n' .. segment)
+  touch(base .. 'r:' .. id)
+  subs = subs + k
+  redis.call('HSET', base .. 'win', dest, id .. ':' .. subs)
+  touch(base .. 'win')
+  placed[#placed + 1] = id .. ' ' .. k
+  left = left - k
+  if subs >= per_request then
+    cut(id, dest, subs, now)
+    wake = now
+  end
+end
+count('entered', take)
+count('pending', take)
+local full = take < count_rows
+local drainable = 0
+if full then
+  -- no room: every open window goes now, and the run waits for room only if something can drain the backlog soon
+  for _, open in ipairs(redis.call('ZRANGE', base .. 'open', 0, -1)) do cut_open(string.sub(open, 17), now) end
+  if (now >= hold_until() and redis.call('ZCOUNT', DUE, '-inf', now) > 0) or redis.call('ZCARD', LEASE) > 0 then
+    drainable = 1
+  end
+end
+local reply = take .. ' ' .. (full and 1 or 0) .. ' ' .. drainable .. ' ' .. wake
+if #placed > 0 then reply = reply .. ' ' .. table.concat(placed, ' ') end
+remember_reply(request, reply)
+expire_touched(TTL)
+return reply
+`;
