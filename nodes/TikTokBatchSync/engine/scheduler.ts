@@ -2,21 +2,12 @@ import { Activity } from './activity';
 import { realClock, type Clock } from './clock';
 import type { Counters } from './counters';
 import type { BatchSyncEngine } from './engine';
-import { BacklogFullError, SendFailure, StateUnavailableError } from './errors';
-import { decideAfterFailure, failureInfoOf, formatDuration } from './failurePolicy';
-import {
-	DEFAULT_LEASE_MS,
-	DEFAULT_MAX_REQUESTS_IN_FLIGHT,
-	FLUSH_WAIT_LIMIT_MS,
-	MIN_LEASE_MS,
-	paceBudgetMs,
-	renewEveryMs,
-	sendBudgetMs,
-	SHUTDOWN_WAIT_MS,
-} from './limits';
+import { Attempt } from './attempt';
+import { BacklogFullError, StateUnavailableError } from './errors';
+import { DEFAULT_LEASE_MS, DEFAULT_MAX_REQUESTS_IN_FLIGHT, FLUSH_WAIT_LIMIT_MS, MIN_LEASE_MS, sendBudgetMs, SHUTDOWN_WAIT_MS } from './limits';
 import type { Rejection } from './runResult';
 import { defaultSyncSettings, resolveSettings, type SyncSettings } from './settings';
-import type { Claimed, LeaseTerms, ScopeStore, Settlement } from './store';
+import type { Claimed, LeaseTerms, ScopeStore } from './store';
 import type { RequestPacer, SendMapping, SubmitRequest, SubmitResult, SyncUser } from './types';
 import { checkDestination, checkUsers } from './validation';
 
@@ -49,19 +40,6 @@ export interface ScopeRuntime<S> {
 	lastError?: string;
 	disposed: boolean;
 	waiters: Array<() => void>;
-}
-
-/** One attempt to send a claimed request. */
-interface Attempt {
-	readonly controller: AbortController;
-	/** Why it was aborted: its lease was lost, the process is shutting down, or TikTok did not answer in time. */
-	aborted?: 'lost' | 'shutdown' | 'timeout';
-	/** Its request has been handed to the sender. */
-	sent: boolean;
-	/** By this process's clock, the lease is surely held until then. */
-	heldUntil: number;
-	renewTimer?: unknown;
-	done: Promise<void>;
 }
 
 /**
@@ -205,7 +183,7 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 		for (const scope of this.scopes.values()) {
 			this.clearTimer(scope);
 			for (const attempt of scope.attempts) {
-				if (!attempt.sent) this.abort(attempt, 'shutdown');
+				if (!attempt.sent) attempt.abort('shutdown');
 				inFlight.push(attempt.done);
 			}
 			this.notify(scope);
@@ -238,7 +216,7 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 	protected dispose(scope: ScopeRuntime<S>): void {
 		scope.disposed = true;
 		this.clearTimer(scope);
-		for (const attempt of scope.attempts) if (attempt.renewTimer !== undefined) this.clock.clearTimeout(attempt.renewTimer);
+		for (const attempt of scope.attempts) attempt.stopRenewing();
 		scope.store.dispose();
 		this.notify(scope);
 	}
@@ -350,117 +328,16 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 	}
 
 	private startAttempt(scope: ScopeRuntime<S>, claim: C, claimedAt: number): void {
-		const attempt: Attempt = { controller: new AbortController(), sent: false, heldUntil: claimedAt + this.terms.leaseMs, done: Promise.resolve() };
+		const attempt = new Attempt(this.clock, this.terms, this.random, scope, claim, claimedAt);
 		scope.attempts.add(attempt);
-		attempt.done = this.activity.track(this.attempt(scope, claim, attempt)).catch(() => undefined);
+		const run = async () => {
+			await attempt.run();
+			if (scope.disposed) return;
+			scope.attempts.delete(attempt);
+			this.notify(scope);
+			this.pump(scope);
+		};
+		attempt.done = this.activity.track(run()).catch(() => undefined);
 	}
 
-	private abort(attempt: Attempt, why: 'lost' | 'shutdown' | 'timeout'): void {
-		attempt.aborted ??= why;
-		attempt.controller.abort();
-	}
-
-	/** Keeps the lease while the attempt lasts; a renewal that fails or finds the claim gone aborts the attempt. */
-	private keepLease(scope: ScopeRuntime<S>, claim: C, attempt: Attempt): void {
-		attempt.renewTimer = this.clock.setTimeout(async () => {
-			attempt.renewTimer = undefined;
-			const asked = this.clock.now();
-			let held = false;
-			try {
-				held = await scope.store.renew(claim, asked, this.terms);
-			} catch {
-				held = false;
-			}
-			if (attempt.controller.signal.aborted || scope.disposed) return;
-			if (!held) return this.abort(attempt, 'lost');
-			attempt.heldUntil = asked + this.terms.leaseMs;
-			this.keepLease(scope, claim, attempt);
-		}, renewEveryMs(this.terms.leaseMs));
-	}
-
-	/** Resolves when the pacer gives a slot (true), or false when the attempt was aborted or ran out of pacing time. */
-	private paced(pacer: RequestPacer, attempt: Attempt, leased: boolean): Promise<boolean> {
-		const { signal } = attempt.controller;
-		return new Promise<boolean>((resolve) => {
-			let timer: unknown;
-			const finish = (value: boolean) => {
-				if (timer !== undefined) this.clock.clearTimeout(timer);
-				signal.removeEventListener('abort', onAbort);
-				resolve(value);
-			};
-			const onAbort = () => finish(false);
-			signal.addEventListener('abort', onAbort);
-			// A leased request that cannot get a slot soon goes back for another process (or a later look).
-			if (leased) timer = this.clock.setTimeout(() => finish(false), paceBudgetMs(this.terms.leaseMs));
-			pacer.acquire().then(
-				() => finish(!signal.aborted),
-				() => finish(false),
-			);
-		});
-	}
-
-	private async attempt(scope: ScopeRuntime<S>, claim: C, attempt: Attempt): Promise<void> {
-		const { store } = scope;
-		if (store.leased) this.keepLease(scope, claim, attempt);
-		let settlement: Settlement | undefined;
-		let handBack = false;
-		try {
-			const paced = await this.paced(scope.pacer as RequestPacer, attempt, store.leased);
-			// Never written after the lease ran out by this process's clock (a paused process wakes up past it).
-			if (!paced || (store.leased && this.clock.now() >= attempt.heldUntil)) {
-				handBack = attempt.aborted !== 'lost';
-			} else {
-				settlement = await this.send(scope, claim, attempt);
-			}
-		} finally {
-			if (attempt.renewTimer !== undefined) this.clock.clearTimeout(attempt.renewTimer);
-		}
-		if (scope.disposed) return;
-		const now = this.clock.now();
-		try {
-			if (settlement && attempt.aborted !== 'lost') await store.settle(claim, settlement, now);
-			else if (handBack) await store.handBack(claim, now);
-		} catch (error) {
-			// The store is away: the lease runs out and a process sends the request again (at least once; counted once).
-			scope.lastError = (error as Error).message;
-		}
-		scope.attempts.delete(attempt);
-		this.notify(scope);
-		this.pump(scope);
-	}
-
-	/** Sends the request (aborted if TikTok does not answer within the send budget) and decides what follows. */
-	private async send(scope: ScopeRuntime<S>, claim: C, attempt: Attempt): Promise<Settlement> {
-		const leased = scope.store.leased;
-		const budget = this.terms.sendBudgetMs;
-		const deadline = leased ? this.clock.setTimeout(() => this.abort(attempt, 'timeout'), budget) : undefined;
-		let failure: unknown;
-		try {
-			attempt.sent = true;
-			// Read after the pacer's wait: a credential reconnected meanwhile is used at once.
-			await (scope.send as SendMapping)(claim.batch, { signal: attempt.controller.signal });
-			if (attempt.aborted !== 'timeout') return { kind: 'synced' };
-			failure = undefined;
-		} catch (error) {
-			failure = error;
-		} finally {
-			if (deadline !== undefined) this.clock.clearTimeout(deadline);
-		}
-		if (attempt.aborted === 'timeout') {
-			failure = new SendFailure({ errorClass: 'retryable', isRateLimit: false, reason: `TikTok did not answer within ${formatDuration(budget)}` });
-		}
-		const info = failureInfoOf(failure);
-		scope.lastError = info.reason;
-		const now = this.clock.now();
-		const decision = decideAfterFailure({
-			failure: info,
-			failures: claim.failures + 1,
-			lastEnteredAt: claim.lastEnteredAt,
-			retryHorizonMs: scope.settings.retryHorizonMs,
-			now,
-			random: this.random,
-		});
-		if (decision.kind === 'giveUp') return { kind: 'errored', reason: decision.reason };
-		return { kind: 'retry', dueAt: decision.dueAt, holdUntil: decision.holdUntil, reason: info.reason, reauthorize: info.errorClass === 'reauthorize' };
-	}
 }
