@@ -9,6 +9,9 @@ import type { AdmitReply, Claimed, ClaimReply, ScopeStore, Settlement } from '..
 import type { Destination, SubmitResult, SyncUser } from '../types';
 import { ReadyQueue, RetryHeap } from './queues';
 
+/** How far down a chain of held-back requests a waiting run looks for one waiting for its retry. */
+export const MAX_CHAIN = 50;
+
 /** A chunk taken to be sent. */
 export interface MemoryClaim extends Claimed {
 	readonly chunk: Chunk;
@@ -97,8 +100,7 @@ export class MemoryStore implements ScopeStore<MemoryClaim, MemoryPlacement> {
 			this.settled(chunk);
 			this.counters.delivered(chunk.users, chunk.destination.action);
 			// The token works (again): chunks waiting after an authorization failure need not wait out their backoff.
-			for (const waiting of this.reauthorizing) this.requeue(waiting, now);
-			this.reauthorizing.clear();
+			for (const waiting of [...this.reauthorizing]) this.requeue(waiting, now);
 			return;
 		}
 		if (settlement.kind === 'errored') {
@@ -137,7 +139,8 @@ export class MemoryStore implements ScopeStore<MemoryClaim, MemoryPlacement> {
 		if (this.sending.size > 0) return true;
 		if (now < this.holdUntil) return false;
 		if ((this.retries.peekAt() ?? Infinity) <= now) return true;
-		return this.ready.chunks.some((chunk) => !this.waitsForRetryOfAnother(chunk));
+		// Held back by an earlier request: it goes when that one settles, which is counted where that one is.
+		return this.ready.chunks.some((chunk) => this.blockerOf(chunk) === undefined);
 	}
 
 	attempted(placement: MemoryPlacement, now: number): boolean {
@@ -235,9 +238,15 @@ export class MemoryStore implements ScopeStore<MemoryClaim, MemoryPlacement> {
 		return oldest !== undefined && oldest.window < chunk.window ? oldest : undefined;
 	}
 
-	/** Whether `chunk` is held back by an earlier chunk of its audience that waits for a retry. */
+	/** Whether `chunk` is held back, directly or down a chain, by an earlier chunk of its audience waiting for a retry. */
 	private waitsForRetryOfAnother(chunk: Chunk): boolean {
-		return this.blockerOf(chunk)?.state === 'waitingRetry';
+		let blocker = this.blockerOf(chunk);
+		for (let depth = 0; blocker && depth < MAX_CHAIN; depth++) {
+			if (blocker.state === 'waitingRetry') return true;
+			if (blocker.state !== 'queued') return false;
+			blocker = this.blockerOf(blocker);
+		}
+		return false;
 	}
 
 	/** The one horizon check before an attempt: a chunk past it is errored with its last failure. */
@@ -256,6 +265,7 @@ export class MemoryStore implements ScopeStore<MemoryClaim, MemoryPlacement> {
 
 	/** Queued to be sent, in its place for `readyAt`. */
 	private requeue(chunk: Chunk, readyAt: number): void {
+		this.reauthorizing.delete(chunk);
 		chunk.requeue();
 		chunk.readyAt = readyAt;
 		this.ready.insert(chunk);

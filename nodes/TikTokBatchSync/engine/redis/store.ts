@@ -282,6 +282,8 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			merged.delete.enteredAt,
 			merged.moved,
 			LOST_REASON,
+			horizonReason(settings.retryHorizonMs, ''),
+			NO_ATTEMPT,
 		)) as string;
 		if (reply === 'lost' || reply === '') return [];
 		return reply.split(' ').map((act) => (act === 'd' ? 'delete' : 'add'));

@@ -5,7 +5,7 @@ import { BASE, BLOCKING, COUNTERS, CUTTING, HANDING_BACK, HOLD, LOSS, MEMBERS, S
 const STEPS = 20;
 
 /**
- * claim: takes back requests whose holder's lease lapsed (they may still reach TikTok from the old holder until its
+ * claim: moves retries that came due into the queue (or errors them past the horizon), takes back requests whose holder's lease lapsed (they may still reach TikTok from the old holder until its
  * lease's end plus its send budget: until then they keep fencing their audience's other action), lets fences that
  * passed go, cuts windows that ended, and leases the first due request: a raw window (the caller merges it and
  * calls split) or a part to send. Requests past the retry horizon, or whose data vanished, are errored on the way.
@@ -62,6 +62,21 @@ for i = 1, #ripe, 2 do
   if open == id then cut(id, dest, subs, tonumber(ripe[i + 1])) else redis.call('ZREM', base .. 'open', ripe[i]) end
   changed = 1
 end
+-- retries that came due: errored past the horizon, or due to be sent from their retry time on
+local retries = redis.call('ZRANGEBYSCORE', RETRY, '-inf', now, 'WITHSCORES', 'LIMIT', 0, ${STEPS})
+for i = 1, #retries, 2 do
+  local member = retries[i]
+  local id, act = parse(member)
+  local part = redis.call('HMGET', base .. 'c:' .. id, act .. '.e', act .. '.le')
+  if not part[1] then
+    lose(member, ARGV[8], now)
+  elseif now >= tonumber(part[1]) + horizon then
+    error_part(member, ARGV[6] .. (part[2] or ARGV[7]), now)
+  else
+    requeue(member, tonumber(retries[i + 1]))
+  end
+  changed = 1
+end
 local hold = hold_until()
 if now >= hold then
   for _ = 1, ${STEPS} do
@@ -95,7 +110,6 @@ if now >= hold then
         changed = 1
       else
         redis.call('ZREM', DUE, first)
-        redis.call('ZREM', base .. 'reauth', first)
         redis.call('HSET', ckey(id), act .. '.st', 'sending', act .. '.tk', token, act .. '.hb', budget)
         redis.call('ZADD', LEASE, now + lease_ms, first)
         touch(LEASE)
@@ -117,6 +131,7 @@ end
 local due_later = first_score(DUE, '(' .. ARGV[2])
 if due_later then consider(math.max(due_later, hold)) end
 if redis.call('ZCOUNT', DUE, '-inf', now) > 0 then consider(math.max(now, hold)) end
+consider(first_score(RETRY, '-inf'))
 consider(first_score(base .. 'open', '-inf'))
 consider(first_score(LEASE, '-inf'))
 consider(first_score(base .. 'fence', '-inf'))
@@ -124,7 +139,7 @@ if next == math.huge then
   -- nothing anywhere, yet users pending: their data vanished (nothing could ever settle them)
   local counts = redis.call('HMGET', CNT, 'pending', 'blk')
   local pending = tonumber(counts[1] or '0')
-  if pending > 0 and tonumber(counts[2] or '0') <= 0 and redis.call('ZCARD', DUE) == 0 then
+  if pending > 0 and tonumber(counts[2] or '0') <= 0 and redis.call('ZCARD', DUE) == 0 and redis.call('ZCARD', RETRY) == 0 then
     count('pending', -pending)
     count('errored', pending)
     tally('e', ARGV[8], pending)

@@ -11,13 +11,14 @@ return 1
 
 /**
  * busy: whether something of the scope is being sent (leased), or may be claimed now (due, and no rate-limit pause):
- * a flush waits until it is not. Parts held back by an earlier request wait in their own sets, not here, so this
- * is two cheap counts whatever the backlog. ARGV: now. Returns 1 or 0.
+ * a flush waits until it is not. Parts held back by an earlier request wait in their own sets, so this is a few
+ * cheap counts whatever the backlog. ARGV: now. Returns 1 or 0.
  */
 export const BUSY = `${BASE}${HOLD}
 local now = tonumber(ARGV[1])
 if redis.call('ZCARD', LEASE) > 0 then return 1 end
-if now >= hold_until() and redis.call('ZCOUNT', DUE, '-inf', now) > 0 then return 1 end
+if now < hold_until() then return 0 end
+if redis.call('ZCOUNT', DUE, '-inf', now) > 0 or redis.call('ZCOUNT', RETRY, '-inf', now) > 0 then return 1 end
 return 0
 `;
 
@@ -25,13 +26,12 @@ return 0
  * probe: a newer credential arrived; the part waiting after an authorization failure that is due first becomes due
  * now (the others follow its success). ARGV: now, horizonMs. Returns 1 if one was released.
  */
-export const PROBE = `${BASE}${MEMBERS}${WAKE}
+export const PROBE = `${BASE}${COUNTERS}${MEMBERS}${WAKE}
 local now = tonumber(ARGV[1])
 local TTL = scope_ttl(ARGV[2])
-local first = redis.call('ZRANGE', base .. 'reauth', 0, 0, 'WITHSCORES')
-if not first[1] or tonumber(first[2]) <= now or not redis.call('ZSCORE', DUE, first[1]) then return 0 end
-redis.call('ZADD', DUE, now, first[1])
-redis.call('ZADD', base .. 'reauth', now, first[1])
+local first = redis.call('ZRANGE', base .. 'reauth', 0, 0)[1]
+if not first or not redis.call('ZSCORE', RETRY, first) then return 0 end
+requeue(first, now)
 mark_work(now)
 expire_touched(TTL)
 return 1

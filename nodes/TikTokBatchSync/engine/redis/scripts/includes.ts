@@ -18,7 +18,8 @@ import { KEY_MARGIN_MS, OUTCOME_KEEP_MS } from '../../limits';
  *                          done | fenced), u users, e latest entry, f failures, le last error, tk, o outcome, hb
  *                          holder's send budget, su stale until (after a takeover)
  *   r:<id>         string  the window's submissions as they came: "@<time>\n" then one "<flag><row>\n" per user
- *   due            zset    member → when it may be claimed: raw windows to merge, queued parts, parts waiting to retry
+ *   due            zset    member → when it became due: raw windows to merge and parts to send, claimed in this order
+ *   retry          zset    member → when a part waiting for its retry comes due (a claim moves it to due then)
  *   lease          zset    member → when its holder's lease ends (raw windows being merged, parts being sent)
  *   raw:<dest>     zset    windows of an audience not split yet, by number (their parts are unknown: they block)
  *   uns:<dest>:<a|d> zset  unsettled parts of an audience, by window number (fenced ones included)
@@ -43,7 +44,7 @@ export const WINDOW_ID_OFFSET = 50_000_000_000_000;
 /** Keys, expiry and the request-id guard. */
 export const BASE = `
 local base = KEYS[1]
-local CNT, DUE, LEASE = base .. 'cnt', base .. 'due', base .. 'lease'
+local CNT, DUE, LEASE, RETRY = base .. 'cnt', base .. 'due', base .. 'lease', base .. 'retry'
 local touched = {}
 -- a key written by this script: it gets the scope's TTL at the end (expire_touched)
 local function touch(key) if not touched[key] then touched[key] = 'ttl' end end
@@ -101,6 +102,15 @@ end
 local function window_number(id) return tonumber(id) end
 local function ckey(id) touch(base .. 'c:' .. id) return base .. 'c:' .. id end
 local function other_of(act) if act == 'a' then return 'd' end return 'a' end
+-- a part waiting for its retry is due from 'at' on (its retry time, or now when released early)
+local function requeue(member, at)
+  local id, act = parse(member)
+  redis.call('ZREM', RETRY, member)
+  redis.call('ZREM', base .. 'reauth', member)
+  redis.call('HSET', ckey(id), act .. '.st', 'queued')
+  redis.call('ZADD', DUE, at, member)
+  touch(DUE)
+end
 `;
 
 /** Waking other processes: the work marker, and the processes with waiting runs. */
@@ -139,7 +149,8 @@ local function release(dest, now)
   for _, act in ipairs({ 'a', 'd' }) do
     local blk = base .. 'blk:' .. dest .. ':' .. act
     local limit = threshold(dest, act)
-    local bound = limit == math.huge and '+inf' or '(' .. string.format('%.0f', limit)
+    -- a part waits only for parts of earlier windows (its own window's other part does not hold it back)
+    local bound = limit == math.huge and '+inf' or string.format('%.0f', limit)
     for _, member in ipairs(redis.call('ZRANGEBYSCORE', blk, '-inf', bound)) do
       local id = parse(member)
       local c = ckey(id)
@@ -176,6 +187,7 @@ local function finish_part(member, now, outcome)
   local stale = tonumber(redis.call('HGET', c, act .. '.su') or '0')
   redis.call('ZREM', DUE, member)
   redis.call('ZREM', LEASE, member)
+  redis.call('ZREM', RETRY, member)
   redis.call('ZREM', base .. 'reauth', member)
   if stale > now then
     redis.call('HSET', c, act .. '.st', 'fenced', act .. '.o', outcome)
@@ -243,6 +255,7 @@ local function lose(member, reason, now)
   tally('e', reason, users)
   redis.call('ZREM', DUE, member)
   redis.call('ZREM', LEASE, member)
+  redis.call('ZREM', RETRY, member)
   redis.call('ZREM', base .. 'reauth', member)
   redis.call('ZREM', base .. 'fence', member)
   if act == 'w' then

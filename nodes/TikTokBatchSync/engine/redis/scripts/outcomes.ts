@@ -1,3 +1,4 @@
+import { MAX_CHAIN } from '../../memory/store';
 import { BASE, HOLD, MEMBERS } from './includes';
 
 /**
@@ -10,12 +11,18 @@ import { BASE, HOLD, MEMBERS } from './includes';
 export const OUTCOMES = `${BASE}${HOLD}${MEMBERS}
 local now = tonumber(ARGV[1])
 local held = now < hold_until()
--- the part that holds back a part of window 'number' is waiting for its retry
+-- what holds back a part of window 'number' is waiting for its retry, directly or down a chain of held-back parts
 local function behind_retry(dest, act, number)
-  local oldest = redis.call('ZRANGE', base .. 'uns:' .. dest .. ':' .. other_of(act), 0, 0, 'WITHSCORES')
-  if not oldest[1] or tonumber(oldest[2]) >= number then return false end
-  local id, other = parse(oldest[1])
-  return redis.call('HGET', base .. 'c:' .. id, other .. '.st') == 'waiting'
+  for _ = 1, ${MAX_CHAIN} do
+    local oldest = redis.call('ZRANGE', base .. 'uns:' .. dest .. ':' .. other_of(act), 0, 0, 'WITHSCORES')
+    if not oldest[1] or tonumber(oldest[2]) >= number then return false end
+    local id, other = parse(oldest[1])
+    local state = redis.call('HGET', base .. 'c:' .. id, other .. '.st')
+    if state == 'waiting' then return true end
+    if state ~= 'blocked' then return false end
+    act, number = other, tonumber(oldest[2])
+  end
+  return false
 end
 local out = {}
 for i = 2, #ARGV, 2 do

@@ -21,21 +21,16 @@ if outcome == 'synced' then
   finish_part(member, now, 'synced')
   -- the token works (again): parts waiting after an authorization failure need not wait out their backoff
   local waiting = redis.call('ZRANGE', base .. 'reauth', 0, -1)
-  for _, other in ipairs(waiting) do
-    if redis.call('ZSCORE', DUE, other) then redis.call('ZADD', DUE, now, other) end
-  end
-  if #waiting > 0 then
-    redis.call('DEL', base .. 'reauth')
-    mark_work(now)
-  end
+  for _, other in ipairs(waiting) do requeue(other, now) end
+  if #waiting > 0 then mark_work(now) end
 elseif outcome == 'errored' then
   error_part(member, ARGV[7], now)
 else
   local due = tonumber(ARGV[5])
   redis.call('HSET', ckey(id), act .. '.st', 'waiting', act .. '.tk', '', act .. '.f', tonumber(part[3] or '0') + 1,
     act .. '.le', ARGV[7])
-  redis.call('ZADD', DUE, due, member)
-  touch(DUE)
+  redis.call('ZADD', RETRY, due, member)
+  touch(RETRY)
   if ARGV[8] == '1' then
     redis.call('ZADD', base .. 'reauth', due, member)
     touch(base .. 'reauth')

@@ -6,7 +6,7 @@ import { BASE, BLOCKING, COUNTERS, HOLD, MEMBERS, SETTLING, WAKE } from './inclu
  * many as the caller has room for are leased to it at once (it has their rows already).
  * ARGV: token (the claim's), now, the raw window's member, leaseMs, sendBudgetMs, room, horizonMs, then for adds and
  * for removes: users, rows, latest entry; then the moved users ("<key>\t<a|d>\n"…, '' if none), the reason when
- * submissions went missing. Returns the actions leased to the caller ("a", "d", "a d" or ""), or "lost" when the
+ * submissions went missing, the horizon reason's prefix and the reason when nothing was tried. Returns the actions leased to the caller ("a", "d", "a d" or ""), or "lost" when the
  * window is no longer the caller's; run again with the same token, the same answer.
  */
 export const SPLIT = `${BASE}${COUNTERS}${MEMBERS}${WAKE}${HOLD}${BLOCKING}${SETTLING}
@@ -32,26 +32,37 @@ if missing > 0 then
   count('errored', missing)
   tally('e', ARGV[15], missing)
 end
+local horizon = tonumber(redis.call('HGET', base .. 'set', 'horizonMs') or ARGV[7])
 local leased = {}
+-- both parts exist before either is settled (an error below must not find the window finished)
 for _, act in ipairs({ 'a', 'd' }) do
   local part = parts[act]
   if part.rows > 0 then
-    local pm = member_of(id, act, part.users, dest)
-    redis.call('HSET', c, act .. '.u', part.users, act .. '.n', part.rows, act .. '.e', part.entered, act .. '.f', 0)
-    redis.call('ZADD', base .. 'uns:' .. dest .. ':' .. act, number, pm)
+    part.member = member_of(id, act, part.users, dest)
+    redis.call('HSET', c, act .. '.u', part.users, act .. '.n', part.rows, act .. '.e', part.entered, act .. '.f', 0,
+      act .. '.st', 'queued')
+    redis.call('ZADD', base .. 'uns:' .. dest .. ':' .. act, number, part.member)
     touch(base .. 'uns:' .. dest .. ':' .. act)
+  end
+end
+for _, act in ipairs({ 'a', 'd' }) do
+  local part = parts[act]
+  local pm = part.member
+  if pm then
     if threshold(dest, act) < number then
       redis.call('HSET', c, act .. '.st', 'blocked')
       redis.call('ZADD', base .. 'blk:' .. dest .. ':' .. act, number, pm)
       count('blk', 1)
       touch(base .. 'blk:' .. dest .. ':' .. act)
+    elseif now >= tonumber(part.entered) + horizon then
+      -- cut long ago and only now split (a rate-limit pause): past the horizon before any attempt
+      error_part(pm, ARGV[16] .. ARGV[17], now)
     elseif #leased < room and now >= hold then
       redis.call('HSET', c, act .. '.st', 'sending', act .. '.tk', token, act .. '.hb', budget)
       redis.call('ZADD', LEASE, now + lease_ms, pm)
       touch(LEASE)
       leased[#leased + 1] = act
     else
-      redis.call('HSET', c, act .. '.st', 'queued')
       redis.call('ZADD', DUE, due, pm)
       touch(DUE)
       mark_work(math.max(due, hold))
