@@ -27,9 +27,9 @@ export function classifyForEngine(error: unknown): FailureInfo {
 
 /** Sends one engine batch through `client`: the shared request builder, then TikTok's classification for the engine. */
 export function mappingSender(client: TikTokClient): SendMapping {
-	return async (batch: MappingBatch) => {
+	return async (batch: MappingBatch, options = {}) => {
 		try {
-			await client.segmentMapping(buildMappingRequest(batch));
+			await client.segmentMapping(buildMappingRequest(batch), { signal: options.signal });
 		} catch (error) {
 			forgetAudienceAfterFailure(client.baseUrl, batch.target.advertiserId, batch.target.audienceId, error);
 			throw new SendFailure(classifyForEngine(error));

@@ -1,19 +1,22 @@
 /*
  * Model-based test of both stores: seeded random runs of submits (adds and removes, duplicates, several executions
- * and, in Redis, two processes), TikTok answers (success, 5xx, 40100, token errors, permanent errors), clock moves and
- * flushes, replayed against the in-process and the Redis engine and against the reference model
+ * and, in Redis, two processes), TikTok answers (success, 5xx, 40100, token errors, permanent errors), clock moves,
+ * flushes, and a process crashing mid-send (in-process: its journal comes back in a new process; Redis: its lease
+ * lapses, another process takes the request over, and the stalled copy reaches TikTok late), replayed against the in-process and the Redis engine and against the reference model
  * (test/model/reference.ts). What TikTok saw (time, audience, action, rows in order), who ends up in each audience,
  * and the counters must be the same. A failing run prints its seed; MODEL_SEED=<seed> replays it alone.
  */
 import type { MappingBatch } from '../../nodes/shared/transport/mapping';
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import type { BatchSyncEngine, Counters } from '../../nodes/TikTokBatchSync/engine';
+import type { BatchSyncEngine, Counters, RedisSyncCoordinator, SyncCoordinator, SyncSettings } from '../../nodes/TikTokBatchSync/engine';
+import { newTikTokCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
+import { DEFAULT_LEASE_MS, FENCE_MARGIN_MS, sendBudgetMs } from '../../nodes/TikTokBatchSync/engine/limits';
 import { SendFailure } from '../../nodes/TikTokBatchSync/engine/errors';
 import { ALREADY_PACED, classifyForEngine } from '../../nodes/TikTokBatchSync/sender';
 import { HOUR, SECOND, T0, type FakeClock } from '../harness/clock';
 import { ENGINE_KINDS, freshEngine, hexId, idleWithin, type EngineKind } from '../harness/engine';
 import { ProcessGroup } from '../harness/redisProcs';
-import { ReferenceModel, type Act, type Answer, type ModelSettings, type SeenRequest } from '../model/reference';
+import { ReferenceModel, type Act, type Answer, type CrashRules, type ModelSettings, type SeenRequest } from '../model/reference';
 import { randomSource, type Random } from '../model/random';
 
 const SCOPE = 'wf-model:Batch Sync';
@@ -42,50 +45,111 @@ function answersFor(random: Random): Answer[] {
 class SimTikTok {
 	readonly seen: SeenRequest[] = [];
 	readonly members = new Map<string, Set<string>>();
+	/** The next request stalls, and the process that sent it crashes right there. */
+	stallNext = false;
+	crash?: (process: number) => void;
 
 	constructor(
 		private readonly clock: FakeClock,
 		private readonly answers: Answer[],
+		private readonly rules: CrashRules,
 	) {}
 
-	readonly send = async (batch: MappingBatch): Promise<void> => {
-		const keys = batch.columns[0].map((id) => id as string);
-		const answer = this.answers[this.seen.length] ?? { ok: true };
-		this.seen.push({ at: this.clock.now(), audience: batch.target.audienceId, act: batch.target.action, keys });
-		if (!answer.ok) throw new SendFailure(answer.info);
-		const members = this.members.get(batch.target.audienceId) ?? new Set<string>();
-		this.members.set(batch.target.audienceId, members);
+	private readonly sends = new Map<number, (batch: MappingBatch) => Promise<void>>();
+
+	/**
+	 * The send of process `process` (one per process, so a stall knows whose it is; always the same function, since
+	 * a new one means a reconnected credential to the engine).
+	 */
+	sendFor(process: number): (batch: MappingBatch) => Promise<void> {
+		let send = this.sends.get(process);
+		if (!send) {
+			send = this.newSend(process);
+			this.sends.set(process, send);
+		}
+		return send;
+	}
+
+	private newSend(process: number) {
+		return async (batch: MappingBatch): Promise<void> => {
+			const keys = batch.columns[0].map((id) => id as string);
+			const answer = this.answers[this.seen.length] ?? { ok: true };
+			this.seen.push({ at: this.clock.now(), audience: batch.target.audienceId, act: batch.target.action, keys });
+			if (this.stallNext) {
+				this.stallNext = false;
+				const apply = () => this.apply(batch.target.audienceId, batch.target.action, keys);
+				if (this.rules.kind === 'journal') apply();
+				this.crash?.(process);
+				if (this.rules.kind === 'journal') return;
+				// The stalled copy reaches TikTok late: after the lease's end and the holder's send budget. (The crashed
+				// process is gone: what its send returns no longer matters.)
+				this.clock.setTimeout(apply, this.rules.leaseMs + this.rules.sendBudgetMs + this.rules.lateArrivalMs);
+				return;
+			}
+			if (!answer.ok) throw new SendFailure(answer.info);
+			this.apply(batch.target.audienceId, batch.target.action, keys);
+		};
+	}
+
+	private apply(audience: string, action: Act, keys: string[]): void {
+		const members = this.members.get(audience) ?? new Set<string>();
+		this.members.set(audience, members);
 		for (const key of keys) {
-			if (batch.target.action === 'add') members.add(key);
+			if (action === 'add') members.add(key);
 			else members.delete(key);
 		}
-	};
+	}
 }
 
 interface Run {
 	clock: FakeClock;
 	/** Engines the steps go through (Redis: two processes sharing the scope; in-process: one). */
 	engines: BatchSyncEngine[];
+	/** Process `index` crashed mid-send: another takes its place at once (the engine's own way back). */
+	crash(index: number): void;
 	dispose(): Promise<void>;
 }
 
-async function startRun(kind: EngineKind): Promise<Run> {
+function startRun(kind: EngineKind, tiktok: SimTikTok, settings: Partial<SyncSettings>): Run {
 	if (kind === 'in-process') {
 		const engine = freshEngine('in-process', { maxRequestsInFlight: 1 });
-		return { clock: engine.clock, engines: [engine.coordinator], dispose: engine.dispose };
+		const run: Run = {
+			clock: engine.clock,
+			engines: [engine.coordinator],
+			crash: (index) => {
+				const old = run.engines[index] as SyncCoordinator;
+				const journal = JSON.parse(JSON.stringify(old.exportJournal(SCOPE)));
+				old.reset();
+				const restarted = newTikTokCoordinator({ clock: engine.clock, random: () => 0.5, maxRequestsInFlight: 1 });
+				restarted.restore(SCOPE, journal, tiktok.sendFor(index), ALREADY_PACED, settings);
+				run.engines[index] = restarted;
+			},
+			dispose: async () => {
+				for (const coordinator of run.engines) coordinator.reset();
+			},
+		};
+		return run;
 	}
 	const engine = freshEngine('redis', { maxRequestsInFlight: 1 });
-	const prefix = (engine.coordinator as unknown as { prefix: string }).prefix;
-	const second = group.newProc(prefix, engine.clock, { maxRequestsInFlight: 1 });
-	engine.clock.idle = idleWithin([engine.coordinator as never, second.coordinator]);
-	return {
+	const prefix = (engine.coordinator as RedisSyncCoordinator).prefix;
+	const run: Run = {
 		clock: engine.clock,
-		engines: [engine.coordinator, second.coordinator],
+		engines: [engine.coordinator, group.newProc(prefix, engine.clock, { maxRequestsInFlight: 1 }).coordinator],
+		crash: (index) => {
+			run.engines[index].reset();
+			const restarted = group.newProc(prefix, engine.clock, { maxRequestsInFlight: 1 }).coordinator;
+			run.engines[index] = restarted;
+			engine.clock.idle = idleWithin(run.engines as RedisSyncCoordinator[]);
+			// A worker starting again: its first execution brings no users but makes it look at the scope.
+			void restarted.submit({ scope: SCOPE, destination: DESTINATION, users: [], send: tiktok.sendFor(index), pacer: ALREADY_PACED, settings, waitForDelivery: false });
+		},
 		dispose: async () => {
 			await group.dispose();
 			await engine.dispose();
 		},
 	};
+	engine.clock.idle = idleWithin(run.engines as RedisSyncCoordinator[]);
+	return run;
 }
 
 function modelCounters(counters: Counters) {
@@ -93,7 +157,10 @@ function modelCounters(counters: Counters) {
 	return { entered, synced, pending, errored, added, removed, erroredReasons };
 }
 
+const DESTINATION = { advertiserId: 'adv-1', audienceId: AUDIENCES[0], action: 'add' as const, idSchema: ['EMAIL_SHA256' as const] };
+
 async function replay(kind: EngineKind, seed: number): Promise<void> {
+	if (process.env.MODEL_TRACE) require('node:fs').appendFileSync(process.env.MODEL_TRACE, `${kind} ${seed}\n`);
 	const random = randomSource(seed);
 	const settings: ModelSettings & { maxPendingUsers: number } = {
 		windowMs: random.pick([0, 2 * SECOND, 5 * SECOND]),
@@ -103,9 +170,19 @@ async function replay(kind: EngineKind, seed: number): Promise<void> {
 	};
 	const answers = answersFor(random);
 	if (process.env.MODEL_DEBUG) console.log(`settings ${JSON.stringify(settings)}`);
-	const model = new ReferenceModel(T0, settings, (index) => answers[index] ?? { ok: true });
-	const run = await startRun(kind);
-	const tiktok = new SimTikTok(run.clock, answers);
+	const rules: CrashRules = {
+		kind: kind === 'in-process' ? 'journal' : 'lease',
+		leaseMs: DEFAULT_LEASE_MS,
+		sendBudgetMs: sendBudgetMs(DEFAULT_LEASE_MS),
+		fenceMarginMs: FENCE_MARGIN_MS,
+		lateArrivalMs: 777,
+	};
+	const model = new ReferenceModel(T0, settings, (index) => answers[index] ?? { ok: true }, rules);
+	let clock!: FakeClock;
+	const tiktok = new SimTikTok({ now: () => clock.now(), setTimeout: (callback: () => void, ms: number) => clock.setTimeout(callback, ms) } as FakeClock, answers, rules);
+	const run = startRun(kind, tiktok, settings);
+	clock = run.clock;
+	tiktok.crash = (index) => run.crash(index);
 	try {
 		for (let step = 0; step < STEPS; step++) {
 			const roll = random.next();
@@ -115,12 +192,12 @@ async function replay(kind: EngineKind, seed: number): Promise<void> {
 					key: hexId(random.int(POOL)),
 					act: (random.next() < 0.7 ? 'add' : 'delete') as Act,
 				}));
-				const engine = random.pick(run.engines);
-				await engine.submit({
+				const index = random.int(run.engines.length);
+				await run.engines[index].submit({
 					scope: SCOPE,
 					destination: { advertiserId: 'adv-1', audienceId: audience, action: 'add', idSchema: ['EMAIL_SHA256'] },
 					users: users.map(({ key, act }) => ({ key, ids: [key], action: act })),
-					send: tiktok.send,
+					send: tiktok.sendFor(index),
 					pacer: ALREADY_PACED,
 					settings,
 					waitForDelivery: false,
@@ -128,6 +205,10 @@ async function replay(kind: EngineKind, seed: number): Promise<void> {
 				await run.clock.settle();
 				model.submit(audience, users, settings);
 				if (process.env.MODEL_DEBUG) console.log(`t=${run.clock.now() - T0} submit ${audience} ${users.map((u) => `${u.act[0]}${u.key.slice(-1)}`).join(' ')} -> engine ${tiktok.seen.length} model ${model.seen.length}`);
+			} else if (roll < 0.53) {
+				tiktok.stallNext = true;
+				model.stallAndCrash();
+				if (process.env.MODEL_DEBUG) console.log(`t=${run.clock.now() - T0} the next send stalls and its process crashes`);
 			} else if (roll < 0.93) {
 				const ms = random.pick([0, 1, 500, SECOND, 2 * SECOND, 5 * SECOND, 20 * SECOND, 60 * SECOND, 10 * 60 * SECOND]);
 				await run.clock.advance(ms);
@@ -143,8 +224,10 @@ async function replay(kind: EngineKind, seed: number): Promise<void> {
 					}
 					console.log(JSON.stringify(dump));
 				}
-			} else {
-				await random.pick(run.engines).flush(SCOPE, { send: tiktok.send, pacer: ALREADY_PACED });
+			} else if (!model.leaseOutstanding) {
+				// (A flush waits for a crashed holder's lease to lapse, which a clock standing still never lets happen.)
+				const index = random.int(run.engines.length);
+				await run.engines[index].flush(SCOPE, { send: tiktok.sendFor(index), pacer: ALREADY_PACED });
 				await run.clock.settle();
 				model.flush();
 			}

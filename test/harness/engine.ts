@@ -110,10 +110,12 @@ export function idleWithin(engines: Array<{ whenIdle(): Promise<boolean> }>, lim
 	return async () => {
 		let timer: NodeJS.Timeout | undefined;
 		const limit = new Promise<never>((_, reject) => {
-			timer = setTimeout(() => reject(new Error(`the engine was not idle within ${limitMs} ms`)), limitMs);
+			timer = setTimeout(() => reject(new Error(`the engine was not idle within ${limitMs} ms${engines.length > 1 ? ` (busy: ${busy.join(', ')} of ${engines.length})` : ''}`)), limitMs);
 		});
+		const busy: number[] = engines.map((_, index) => index);
 		try {
-			const idle = await Promise.race([Promise.all(engines.map((engine) => engine.whenIdle())), limit]);
+			const waits = engines.map((engine, index) => engine.whenIdle().then((idle) => (busy.splice(busy.indexOf(index), 1), idle)));
+			const idle = await Promise.race([Promise.all(waits), limit]);
 			return idle.every(Boolean);
 		} finally {
 			clearTimeout(timer);

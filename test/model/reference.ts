@@ -38,10 +38,24 @@ interface Part {
 	enteredAt: number;
 	failures: number;
 	lastError?: string;
-	state: 'queued' | 'waiting' | 'done';
+	state: 'queued' | 'waiting' | 'sending' | 'fenced' | 'done';
 	readyAt: number;
 	dueAt: number;
 	reauthorize: boolean;
+	/** Shared state: a stalled holder's lease ends then (taken over by another process). */
+	leaseEnd?: number;
+	/** After a takeover: the old holder's copy may arrive until then; the audience's other action waits. */
+	staleUntil?: number;
+}
+
+/** How a crash of the process sending a request plays out: regular n8n (journal) or queue mode (leases). */
+export interface CrashRules {
+	kind: 'journal' | 'lease';
+	leaseMs: number;
+	sendBudgetMs: number;
+	fenceMarginMs: number;
+	/** After the lease's end plus the send budget, plus this (less than the margin), the stalled copy arrives. */
+	lateArrivalMs: number;
 }
 
 /** A request as TikTok saw it: when, which audience, which action, which users (in row order). */
@@ -74,13 +88,27 @@ export class ReferenceModel {
 	private readonly parts: Part[] = [];
 	private windows = 0;
 	private hold = 0;
+	private stallNext = false;
+	/** Stalled copies still to arrive: when, and what. */
+	private readonly late: Array<{ at: number; part: Part; rows: string[] }> = [];
 
 	constructor(
 		start: number,
 		private settings: ModelSettings,
 		private readonly answer: (index: number) => Answer,
+		private readonly crashes?: CrashRules,
 	) {
 		this.now = start;
+	}
+
+	/** Whether a crashed holder's lease is still live (a flush would wait for it to lapse). */
+	get leaseOutstanding(): boolean {
+		return this.parts.some((part) => part.state === 'sending');
+	}
+
+	/** The next request's sender stalls and its process crashes right there (it is re-sent as the rules say). */
+	stallAndCrash(): void {
+		this.stallNext = true;
 	}
 
 	/** Submissions of one run (in order), at the current time, with the run's settings. */
@@ -167,6 +195,21 @@ export class ReferenceModel {
 
 	private pump(): void {
 		for (;;) {
+			for (const late of this.late.filter((entry) => entry.at <= this.now)) {
+				this.late.splice(this.late.indexOf(late), 1);
+				this.apply(late.part.audience, late.part.act, late.rows);
+			}
+			for (const part of this.parts) {
+				if (part.state === 'sending' && part.leaseEnd !== undefined && part.leaseEnd <= this.now) {
+					// Taken over when the lease lapsed: due again, fencing the other action until the copy cannot arrive.
+					const rules = this.crashes as CrashRules;
+					part.state = 'queued';
+					part.readyAt = part.leaseEnd;
+					part.staleUntil = part.leaseEnd + rules.sendBudgetMs + rules.fenceMarginMs;
+					part.leaseEnd = undefined;
+				}
+				if (part.state === 'fenced' && (part.staleUntil ?? 0) <= this.now) part.state = 'done';
+			}
 			for (const window of [...this.open.values()].sort((a, b) => a.number - b.number)) {
 				if (window.endsAt <= this.now) this.cut(window, window.endsAt);
 			}
@@ -193,9 +236,22 @@ export class ReferenceModel {
 		return true;
 	}
 
+	/** Synced or errored: done, or fenced a while after a takeover. */
+	private finish(part: Part): void {
+		part.state = part.staleUntil !== undefined && part.staleUntil > this.now ? 'fenced' : 'done';
+	}
+
+	private apply(audience: string, act: Act, rows: string[]): void {
+		const members = this.members.get(audience) ?? new Set<string>();
+		this.members.set(audience, members);
+		for (const key of rows) {
+			if (act === 'add') members.add(key);
+			else members.delete(key);
+		}
+	}
+
 	private giveUp(part: Part, reason: string): void {
-		if (process.env.MODEL_DEBUG) console.log(`model t=${this.now - 1_700_000_000_000} gives up ${part.audience} w${part.window} ${part.act} ${part.rows.map((k) => k.slice(-2))} (entered ${part.enteredAt - 1_700_000_000_000}): ${reason}`);
-		part.state = 'done';
+		this.finish(part);
 		this.counters.pending -= part.users;
 		this.counters.errored += part.users;
 		this.counters.erroredReasons[reason] = (this.counters.erroredReasons[reason] ?? 0) + part.users;
@@ -204,14 +260,14 @@ export class ReferenceModel {
 	private send(part: Part): void {
 		const answer = this.answer(this.seen.length);
 		this.seen.push({ at: this.now, audience: part.audience, act: part.act, keys: part.rows });
+		if (this.stallNext) {
+			this.stallNext = false;
+			this.crash(part);
+			return;
+		}
 		if (answer.ok) {
-			const members = this.members.get(part.audience) ?? new Set<string>();
-			this.members.set(part.audience, members);
-			for (const key of part.rows) {
-				if (part.act === 'add') members.add(key);
-				else members.delete(key);
-			}
-			part.state = 'done';
+			this.apply(part.audience, part.act, part.rows);
+			this.finish(part);
 			this.counters.pending -= part.users;
 			this.counters.synced += part.users;
 			this.counters[part.act === 'add' ? 'added' : 'removed'] += part.users;
@@ -243,8 +299,37 @@ export class ReferenceModel {
 		part.reauthorize = answer.info.errorClass === 'reauthorize';
 	}
 
+	/** The process sending `part` crashed mid-send. */
+	private crash(part: Part): void {
+		const rules = this.crashes as CrashRules;
+		if (rules.kind === 'lease') {
+			// Its lease lapses; another process takes the request over; the stalled copy arrives late.
+			part.state = 'sending';
+			part.leaseEnd = this.now + rules.leaseMs;
+			this.late.push({ at: part.leaseEnd + rules.sendBudgetMs + rules.lateArrivalMs, part, rows: part.rows });
+			return;
+		}
+		// Regular n8n: the request arrived before the process died; its journal comes back in the next process,
+		// where everything not settled is queued at once (open windows too), and the rate-limit pause is gone.
+		this.apply(part.audience, part.act, part.rows);
+		for (const window of [...this.open.values()].sort((a, b) => a.number - b.number)) this.cut(window, this.now);
+		part.state = 'queued';
+		for (const other of this.parts) {
+			if (other.state === 'done') continue;
+			other.state = 'queued';
+			other.readyAt = this.now;
+			other.reauthorize = false;
+		}
+		this.hold = 0;
+	}
+
 	private nextEvent(): number | undefined {
 		const times: number[] = [];
+		for (const late of this.late) times.push(late.at);
+		for (const part of this.parts) {
+			if (part.state === 'sending' && part.leaseEnd !== undefined) times.push(part.leaseEnd);
+			if (part.state === 'fenced' && part.staleUntil !== undefined) times.push(part.staleUntil);
+		}
 		for (const window of this.open.values()) times.push(window.endsAt);
 		for (const part of this.parts) if (part.state === 'waiting') times.push(part.dueAt);
 		if (this.hold > this.now && this.parts.some((p) => p.state === 'queued')) times.push(this.hold);

@@ -87,10 +87,15 @@ export class Attempt<C extends Claimed = Claimed> {
 			this.renewTimer = undefined;
 			const asked = this.clock.now();
 			let held = false;
+			let timer: NodeJS.Timeout | undefined;
 			try {
-				held = await this.scope.store.renew(this.claim, asked, this.terms);
+				// A renewal that does not answer in time (Redis unreachable from here) counts as lost.
+				const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), renewEveryMs(this.terms.leaseMs))));
+				held = await Promise.race([this.scope.store.renew(this.claim, asked, this.terms), late]);
 			} catch {
 				held = false;
+			} finally {
+				clearTimeout(timer);
 			}
 			if (this.controller.signal.aborted || this.scope.disposed) return;
 			if (!held) return this.abort('lost');

@@ -145,7 +145,7 @@ export class TikTokClient {
 	async request<T>(
 		method: 'GET' | 'POST',
 		path: string,
-		options: { query?: Query; body?: unknown; schema?: ZodType<T, ZodTypeDef, unknown>; withToken?: boolean } = {},
+		options: { query?: Query; body?: unknown; schema?: ZodType<T, ZodTypeDef, unknown>; withToken?: boolean; signal?: AbortSignal } = {},
 	): Promise<T> {
 		const url = API_PREFIX + path.replace(/^\//, '');
 		const headers: Record<string, string> = { Accept: 'application/json' };
@@ -165,6 +165,8 @@ export class TikTokClient {
 				params: serialiseQuery(options.query),
 				data: payload,
 				headers,
+				// An aborted signal stops the request before it is written (axios checks it first), or cuts it off.
+				signal: options.signal,
 			});
 		} catch (error) {
 			throw new TikTokApiError({
@@ -256,8 +258,9 @@ export class TikTokClient {
 		});
 	}
 
-	async segmentMapping(request: MappingRequest): Promise<void> {
+	async segmentMapping(request: MappingRequest, options: { signal?: AbortSignal } = {}): Promise<void> {
 		await this.request('POST', 'segment/mapping/', {
+			signal: options.signal,
 			body: {
 				advertiser_ids: request.advertiserIds,
 				action: request.action,
