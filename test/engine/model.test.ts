@@ -2,8 +2,8 @@
  * Model-based test of both stores: seeded random runs of submits (adds and removes, duplicates, several executions
  * and, in Redis, two processes), TikTok answers (success, 5xx, 40100, token errors, permanent errors), clock moves,
  * flushes, and a process crashing mid-send (in-process: its journal comes back in a new process; Redis: its lease
- * lapses, another process takes the request over, and the stalled copy reaches TikTok late), replayed against the in-process and the Redis engine and against the reference model
- * (test/model/reference.ts). What TikTok saw (time, audience, action, rows in order), who ends up in each audience,
+ * lapses, another process takes the request over, and the stalled copy reaches TikTok late), replayed against the
+ * in-process and the Redis engine and against the reference model (test/model/reference.ts). What TikTok saw (time, audience, action, rows in order), who ends up in each audience,
  * and the counters must be the same. A failing run prints its seed; MODEL_SEED=<seed> replays it alone.
  */
 import type { MappingBatch } from '../../nodes/shared/transport/mapping';

@@ -12,6 +12,7 @@ import { RedisSyncCoordinator, type RedisCoordinatorOptions, type SubmitResult, 
 import { Activity } from '../../nodes/TikTokBatchSync/engine/activity';
 import { RedisStore, type ScriptCaller } from '../../nodes/TikTokBatchSync/engine/redis/store';
 import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
+import type { Clock } from '../../nodes/TikTokBatchSync/engine';
 import type { FakeClock } from './clock';
 import { EMAIL_DESTINATION, TEST_REDIS, idleWithin, type FakeTikTok } from './engine';
 import { deleteKeysUnder, keysUnder } from './redisKeys';
@@ -34,8 +35,9 @@ export class ProcessGroup {
 		return prefix;
 	}
 
-	newProc(prefix: string, clock: FakeClock, extra: Partial<RedisCoordinatorOptions> = {}): Proc {
-		const redis = new Redis({ ...TEST_REDIS, maxRetriesPerRequest: 1 });
+	/** A process on `prefix` (its client to `port`: e.g. a TcpProxy in front of Redis). */
+	newProc(prefix: string, clock: Clock, extra: Partial<RedisCoordinatorOptions> = {}, port = TEST_REDIS.port): Proc {
+		const redis = new Redis({ ...TEST_REDIS, port, maxRetriesPerRequest: 1 });
 		this.clients.push(redis);
 		const coordinator = new RedisSyncCoordinator({
 			redis,
