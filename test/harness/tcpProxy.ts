@@ -9,19 +9,28 @@ export class TcpProxy {
 	private readonly server: Server;
 	private readonly pairs = new Set<[Socket, Socket]>();
 	private holding = false;
+	/** Replies to let through before the one to drop (undefined: none to drop). */
+	private dropAfter: number | undefined;
 
 	private constructor(target: { host: string; port: number }) {
 		this.server = createServer((client) => {
 			const upstream = connect(target.port, target.host);
 			const pair: [Socket, Socket] = [client, upstream];
 			this.pairs.add(pair);
-			const forward = (from: Socket, to: Socket) =>
+			const forward = (from: Socket, to: Socket, replies: boolean) =>
 				from.on('data', (chunk) => {
+					if (replies && this.dropAfter !== undefined && this.dropAfter-- === 0) {
+						// The command ran on the server; its reply is lost with the connection.
+						this.dropAfter = undefined;
+						client.destroy();
+						upstream.destroy();
+						return;
+					}
 					// Held bytes are dropped, as a partition drops packets: the client sees no answer.
 					if (!this.holding) to.write(chunk);
 				});
-			forward(client, upstream);
-			forward(upstream, client);
+			forward(client, upstream, false);
+			forward(upstream, client, true);
 			const close = () => {
 				this.pairs.delete(pair);
 				client.destroy();
@@ -42,6 +51,14 @@ export class TcpProxy {
 
 	get port(): number {
 		return (this.server.address() as AddressInfo).port;
+	}
+
+	/**
+	 * The connection drops right after the server answers a command, losing that answer: the `after`-th reply from
+	 * now on (0: the next). Keep each reply small enough for one TCP segment.
+	 */
+	dropReply(after = 0): void {
+		this.dropAfter = after;
 	}
 
 	blackhole(): void {
