@@ -43,6 +43,8 @@ function engineOn(state: SharedState): Engine {
 		keyPrefix: state.redis.target.keyPrefix,
 		requestCapacity: MAX_USERS_PER_REQUEST,
 		leaseMs: leaseMs(process.env),
+		// n8n's graceful shutdown (SIGTERM/SIGINT): unsent requests go back to the other workers at once.
+		shutdownOnSignals: true,
 	});
 }
 

@@ -179,13 +179,14 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 	 */
 	async shutdown(waitMs = SHUTDOWN_WAIT_MS): Promise<void> {
 		this.stopping = true;
-		const inFlight: Array<Promise<void>> = [];
+		const inFlight: Array<Promise<unknown>> = [];
 		for (const scope of this.scopes.values()) {
 			this.clearTimer(scope);
 			for (const attempt of scope.attempts) {
 				if (!attempt.sent) attempt.abort('shutdown');
 				inFlight.push(attempt.done);
 			}
+			inFlight.push(Promise.resolve(scope.store.handBackHeld(this.clock.now())).catch(() => undefined));
 			this.notify(scope);
 		}
 		let timer: NodeJS.Timeout | undefined;

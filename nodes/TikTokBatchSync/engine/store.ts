@@ -77,6 +77,8 @@ export interface ScopeStore<C extends Claimed, P> {
 	settle(claim: C, settlement: Settlement, now: number): Awaitable<void>;
 	/** A claimed request that was not sent: due again now, no failure counted. */
 	handBack(claim: C, now: number): Awaitable<void>;
+	/** Shutdown: hands back at once whatever it took for this process that no attempt has started on. */
+	handBackHeld(now: number): Awaitable<void>;
 	/** Ends every open window now. */
 	cut(now: number): Awaitable<void>;
 	/** A new credential: the earliest request waiting after an authorization failure becomes due now. */

@@ -122,6 +122,8 @@ export class MemoryStore implements ScopeStore<MemoryClaim, MemoryPlacement> {
 		this.ready.insert(chunk);
 	}
 
+	handBackHeld(): void {}
+
 	cut(now: number): void {
 		for (const buffer of this.buffersByWindow()) buffer.cut(now);
 	}

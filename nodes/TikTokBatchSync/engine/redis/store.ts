@@ -175,6 +175,10 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 		await this.run('tiktokSyncHandBack', claim.token, now, claim.member, 0);
 	}
 
+	async handBackHeld(now: number): Promise<void> {
+		for (const claim of this.preclaimed.splice(0)) await this.handBack(claim, now);
+	}
+
 	async cut(now: number): Promise<void> {
 		await this.run('tiktokSyncCutAll', now, 0);
 	}
