@@ -38,6 +38,8 @@ export interface QueueArgs {
 	submitSeconds: number;
 	/** A run that has not finished by then fails the phase. */
 	timeoutSeconds: number;
+	/** After the run, the processes stay up this long with nothing to do: Redis's cost of an idle scope. */
+	idleSeconds?: number;
 }
 
 export interface QueueRun {
@@ -80,6 +82,8 @@ export interface QueueRun {
 	/** Per process: seconds until its submits were in, and until its flush returned. */
 	submitSeconds: number[];
 	flushSeconds: number[];
+	/** The scope idle afterwards (every process still up, knowing it): Redis CPU and commands per second, whole server. */
+	idle?: { seconds: number; redisCpuUsPerSecond: number; redisCallsPerSecond: number; clientRoundTripsPerSecond: number };
 }
 
 export interface QueueResult {
@@ -187,6 +191,27 @@ async function runOnce(urls: ServerUrls, redis: Redis, args: QueueArgs, processe
 		const stats = await fromAll<QueueWorkerStats>(workers, 'stats', 'stats', deadline);
 		const infoAfter = await redisInfo(redis);
 		const apiAfter = await serverCpu(urls);
+		let idle: QueueRun['idle'];
+		if (args.idleSeconds) {
+			// Nothing pending, every process still knows the scope: what does it cost Redis to stay ready?
+			await sleep(1_000);
+			const idleBefore = await redisInfo(redis);
+			for (const worker of workers) worker.send({ type: 'stats' });
+			const before = await fromAll<QueueWorkerStats>(workers, 'stats', 'stats', deadline);
+			const started = Date.now();
+			await sleep(args.idleSeconds * 1_000);
+			const idleAfter = await redisInfo(redis);
+			for (const worker of workers) worker.send({ type: 'stats' });
+			const after = await fromAll<QueueWorkerStats>(workers, 'stats', 'stats', deadline);
+			const seconds = (Date.now() - started) / 1000;
+			const trips = after.reduce((sum, s) => sum + s.redisCommands, 0) - before.reduce((sum, s) => sum + s.redisCommands, 0);
+			idle = {
+				seconds,
+				redisCpuUsPerSecond: ((idleAfter.cpuSeconds - idleBefore.cpuSeconds) * 1e6) / seconds,
+				redisCallsPerSecond: callsBetween(idleBefore.calls, idleAfter.calls) / seconds,
+				clientRoundTripsPerSecond: trips / seconds,
+			};
+		}
 
 		const goAt = Math.min(...done.map((d) => d.goAt));
 		const endAt = Math.max(...done.map((d) => d.flushedAt));
@@ -242,6 +267,7 @@ async function runOnce(urls: ServerUrls, redis: Redis, args: QueueArgs, processe
 			apiCpuUsPerUser: apiCpuUs / Math.max(1, synced),
 			submitSeconds: done.map((d) => (d.submittedAt - goAt) / 1000),
 			flushSeconds: done.map((d) => (d.flushedAt - goAt) / 1000),
+			idle,
 		};
 	} finally {
 		for (const worker of workers) {

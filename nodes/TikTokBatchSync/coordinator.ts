@@ -11,7 +11,7 @@ import {
 import type { RedisClient } from '../shared/redis/client';
 import type { SyncMode } from '../shared/redis/settings';
 import { MAX_USERS_PER_REQUEST } from '../shared/transport/types';
-import { RedisSyncCoordinator, SyncCoordinator, type CoordinatorOptions } from './engine';
+import { MIN_LEASE_MS, RedisSyncCoordinator, SyncCoordinator, type CoordinatorOptions } from './engine';
 
 const ENGINE = 'batch-sync-engine.v3';
 /** How long a request claimed by one n8n process is its own before another may send it (ms; renewed while sending). */
@@ -33,7 +33,7 @@ export function newTikTokCoordinator(options: Omit<CoordinatorOptions, 'requestC
 
 function leaseMs(env: NodeJS.ProcessEnv): number | undefined {
 	const value = Number(env[LEASE_SETTING]);
-	return Number.isFinite(value) && value >= 1_000 ? value : undefined;
+	return Number.isFinite(value) && value >= MIN_LEASE_MS ? value : undefined;
 }
 
 function engineOn(state: SharedState): Engine {

@@ -1,6 +1,6 @@
 export { SyncCoordinator } from './memory/coordinator';
 export type { CoordinatorOptions, RestoreSummary } from './memory/coordinator';
-export { DEFAULT_MAX_REQUESTS_IN_FLIGHT, DEFAULT_LEASE_MS } from './limits';
+export { DEFAULT_MAX_REQUESTS_IN_FLIGHT, DEFAULT_LEASE_MS, MIN_LEASE_MS } from './limits';
 export { defaultSyncSettings, resolveSettings, DEFAULT_WINDOW_MS, DEFAULT_RETRY_HORIZON_MS, DEFAULT_MAX_PENDING_USERS } from './settings';
 export type { SyncSettings } from './settings';
 export { emptyCounters, mergeCounters, tallyReasons } from './counters';

@@ -35,6 +35,9 @@ export function sendBudgetMs(leaseMs: number): number {
  */
 export const FENCE_MARGIN_MS = 2_000;
 
+/** How far down a chain of held-back requests a waiting run looks for one waiting for its retry. */
+export const MAX_CHAIN = 50;
+
 /** Shared state outlives the retry horizon by this much after its last write, then Redis drops it. */
 export const KEY_MARGIN_MS = 24 * 3_600_000;
 

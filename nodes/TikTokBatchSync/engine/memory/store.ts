@@ -3,14 +3,12 @@ import { UserBuffer } from '../buffer';
 import type { Chunk } from '../chunk';
 import { CounterBook, type Counters } from '../counters';
 import { horizonReason, isPastHorizon } from '../failurePolicy';
+import { MAX_CHAIN } from '../limits';
 import { runResult, carrierOf, type PlacedUsers, type Rejection } from '../runResult';
 import type { SyncSettings } from '../settings';
 import type { AdmitReply, Claimed, ClaimReply, ScopeStore, Settlement } from '../store';
 import type { Destination, SubmitResult, SyncUser } from '../types';
 import { ReadyQueue, RetryHeap } from './queues';
-
-/** How far down a chain of held-back requests a waiting run looks for one waiting for its retry. */
-export const MAX_CHAIN = 50;
 
 /** A chunk taken to be sent. */
 export interface MemoryClaim extends Claimed {

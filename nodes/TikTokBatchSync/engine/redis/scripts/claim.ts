@@ -5,9 +5,10 @@ import { BASE, BLOCKING, COUNTERS, CUTTING, HANDING_BACK, HOLD, LOSS, MEMBERS, S
 const STEPS = 20;
 
 /**
- * claim: moves retries that came due into the queue (or errors them past the horizon), takes back requests whose holder's lease lapsed (they may still reach TikTok from the old holder until its
+ * claim: takes back requests whose holder's lease lapsed (they may still reach TikTok from the old holder until its
  * lease's end plus its send budget: until then they keep fencing their audience's other action), lets fences that
- * passed go, cuts windows that ended, and leases the first due request: a raw window (the caller merges it and
+ * passed go, cuts windows that ended, moves retries that came due into the queue (or errors them past the horizon),
+ * and leases the first due request: a raw window (the caller merges it and
  * calls split) or a part to send. Requests past the retry horizon, or whose data vanished, are errored on the way.
  * Every step is bounded.
  * ARGV: token (new per call), now, leaseMs, sendBudgetMs, horizonMs, horizon reason prefix, reason when nothing was

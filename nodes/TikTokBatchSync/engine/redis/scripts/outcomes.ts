@@ -1,4 +1,4 @@
-import { MAX_CHAIN } from '../../memory/store';
+import { MAX_CHAIN } from '../../limits';
 import { BASE, HOLD, MEMBERS } from './includes';
 
 /**
