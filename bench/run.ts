@@ -213,8 +213,10 @@ function queueRows(queue: QueueResult | undefined, memory: RedisMemoryResult | u
 			...(run.idle
 				? [
 						{
-							metric: `… the scope idle afterwards (${run.processes} processes up, nothing pending, ${fmt.num(run.idle.seconds, 0)} s): Redis CPU / commands Redis ran / client round trips, per second`,
-							result: `${fmt.num(run.idle.redisCpuUsPerSecond, 0)} µs / ${fmt.num(run.idle.redisCallsPerSecond, 2)} / ${fmt.num(run.idle.clientRoundTripsPerSecond, 2)}`,
+							metric: `… the scope idle afterwards (${run.processes} processes up, nothing pending, ${fmt.num(run.idle.seconds, 0)} s): Redis CPU / commands Redis ran / client round trips, per second (Redis with no process up: CPU / commands)`,
+							result:
+								`${fmt.num(run.idle.redisCpuUsPerSecond, 0)} µs / ${fmt.num(run.idle.redisCallsPerSecond, 2)} / ${fmt.num(run.idle.clientRoundTripsPerSecond, 2)} ` +
+								`(${fmt.num(run.idle.baselineCpuUsPerSecond, 0)} µs / ${fmt.num(run.idle.baselineCallsPerSecond, 2)})`,
 							target: '',
 							status: '' as const,
 						},

@@ -83,7 +83,15 @@ export interface QueueRun {
 	submitSeconds: number[];
 	flushSeconds: number[];
 	/** The scope idle afterwards (every process still up, knowing it): Redis CPU and commands per second, whole server. */
-	idle?: { seconds: number; redisCpuUsPerSecond: number; redisCallsPerSecond: number; clientRoundTripsPerSecond: number };
+	idle?: {
+		seconds: number;
+		redisCpuUsPerSecond: number;
+		redisCallsPerSecond: number;
+		clientRoundTripsPerSecond: number;
+		/** The same Redis with none of the processes up (its own housekeeping and other clients): subtract this. */
+		baselineCpuUsPerSecond: number;
+		baselineCallsPerSecond: number;
+	};
 }
 
 export interface QueueResult {
@@ -210,6 +218,8 @@ async function runOnce(urls: ServerUrls, redis: Redis, args: QueueArgs, processe
 				redisCpuUsPerSecond: ((idleAfter.cpuSeconds - idleBefore.cpuSeconds) * 1e6) / seconds,
 				redisCallsPerSecond: callsBetween(idleBefore.calls, idleAfter.calls) / seconds,
 				clientRoundTripsPerSecond: trips / seconds,
+				baselineCpuUsPerSecond: 0,
+				baselineCallsPerSecond: 0,
 			};
 		}
 
@@ -279,12 +289,30 @@ async function runOnce(urls: ServerUrls, redis: Redis, args: QueueArgs, processe
 	}
 }
 
+/** Redis's CPU and commands per second with no engine process up, over `seconds` (what an idle scope adds to). */
+async function redisBaseline(redis: Redis, seconds: number): Promise<{ cpuUsPerSecond: number; callsPerSecond: number }> {
+	const before = await redisInfo(redis);
+	const started = Date.now();
+	await sleep(seconds * 1_000);
+	const after = await redisInfo(redis);
+	const elapsed = (Date.now() - started) / 1000;
+	return { cpuUsPerSecond: ((after.cpuSeconds - before.cpuSeconds) * 1e6) / elapsed, callsPerSecond: callsBetween(before.calls, after.calls) / elapsed };
+}
+
 export async function runQueue(urls: ServerUrls, args: QueueArgs): Promise<QueueResult> {
 	const { host, port } = redisAddress();
 	const redis = new Redis({ host, port, maxRetriesPerRequest: 1, connectTimeout: 3_000 });
 	try {
 		const runs: QueueRun[] = [];
-		for (const processes of args.processes) runs.push(await runOnce(urls, redis, args, processes));
+		for (const processes of args.processes) {
+			const run = await runOnce(urls, redis, args, processes);
+			if (run.idle && args.idleSeconds) {
+				const baseline = await redisBaseline(redis, args.idleSeconds);
+				run.idle.baselineCpuUsPerSecond = baseline.cpuUsPerSecond;
+				run.idle.baselineCallsPerSecond = baseline.callsPerSecond;
+			}
+			runs.push(run);
+		}
 		return { runs, redis: `${host}:${port}` };
 	} finally {
 		redis.disconnect();
