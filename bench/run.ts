@@ -22,6 +22,7 @@ import type { QueueResult, RedisMemoryResult } from './phases/queue';
 import type { ThroughputResult } from './phases/throughput';
 import type { ServerUrls } from './lib/local';
 import { mirrorPhases, mirrorRows, type MirrorRun } from './lib/mirror';
+import { N8N_BENCH_CONFIG, runN8nBench, type N8nRunResult } from './n8n';
 import { median, sig, wallNow } from './lib/stats';
 
 const ROOT = join(__dirname, '..');
@@ -51,6 +52,13 @@ const CPU_ONLY = process.argv.includes('--cpu-only');
 const QUEUE_ONLY = process.argv.includes('--queue-only');
 /** `npm run bench -- --mirror-only`: only the Mirror List phases (1,000,000 members, disk and Redis); results.json not written. */
 const MIRROR_ONLY = process.argv.includes('--mirror-only');
+/**
+ * `npm run bench -- --n8n`: only the real-n8n phase (bench/n8n.ts: Batch Sync ÷ No Operation, CPU per webhook
+ * execution inside n8n 2.41.1); `--n8n-before=<git ref>` measures that commit too, `--n8n-prof` profiles n8n.
+ */
+const N8N_ONLY = process.argv.includes('--n8n');
+const N8N_BEFORE = process.argv.find((arg) => arg.startsWith('--n8n-before='))?.slice('--n8n-before='.length);
+const N8N_PROFILE = process.argv.includes('--n8n-prof');
 const PROFILE_DIR = process.argv.includes('--cpu-prof') ? join(os.tmpdir(), `tiktok-bench-profiles-${Date.now()}`) : undefined;
 const CONFIG = {
 	cpu: { users: 200_000, repeats: 5, phones: 30_000 },
@@ -266,6 +274,10 @@ async function main(): Promise<void> {
 	const cpus = os.cpus();
 	log(`bench: ${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
 	if (loadBefore[0] > 0.5) log('bench: the machine is busy (load average above 0.5): figures will be noisier than usual');
+	if (N8N_ONLY) {
+		await n8nOnly();
+		return;
+	}
 	const server = await startServer();
 	const { urls } = server;
 	try {
@@ -513,6 +525,53 @@ async function main(): Promise<void> {
 	} finally {
 		server.child.disconnect();
 	}
+}
+
+/** The real-n8n phase alone: this checkout (and `--n8n-before`'s commit), the table, and bench/results-n8n.json. */
+async function n8nOnly(): Promise<void> {
+	log('phases:');
+	const journal = await journalEndPhase();
+	const now = await runN8nBench({ label: 'now', profile: N8N_PROFILE, log });
+	const before = N8N_BEFORE ? await runN8nBench({ label: `before (${N8N_BEFORE})`, beforeRef: N8N_BEFORE, profile: N8N_PROFILE, log }) : undefined;
+	const rows = [...n8nRows(now, before), ...journalEndRows(journal)];
+	process.stdout.write(`\n${markdownTable(rows)}\n`);
+	for (const run of [now, before]) {
+		if (!run?.profile) continue;
+		process.stdout.write(`\nn8n CPU profile (${run.label}), self time, ${fmt.int(run.profile.totalMs)} ms in all:\n`);
+		for (const area of run.profile.byArea) process.stdout.write(`  ${fmt.pct(area.share).padStart(4)}  ${area.area}\n`);
+		for (const fn of run.profile.topFunctions) process.stdout.write(`  ${(fn.share * 100).toFixed(1).padStart(5)}%  ${fn.name}  [${fn.area}]\n`);
+	}
+	const results = { generatedAt: new Date().toISOString(), command: process.argv.slice(2).join(' '), config: N8N_BENCH_CONFIG, now, before, journal, table: rows };
+	if (!N8N_PROFILE) writeFileSync(join(ROOT, 'bench', 'results-n8n.json'), `${JSON.stringify(results, roundFloats, '\t')}\n`);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function journalEndPhase(): Promise<any> {
+	return undefined;
+}
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function journalEndRows(_journal: any): Row[] {
+	return [];
+}
+
+const MODE_LABEL = { wait: 'Wait', return: 'Return at Once' } as const;
+
+function n8nRows(now: N8nRunResult, before: N8nRunResult | undefined): Row[] {
+	const config = N8N_BENCH_CONFIG;
+	return now.cases.map((result) => {
+		const was = before?.cases.find((c) => c.usersPerCall === result.usersPerCall && c.mode === result.mode);
+		return {
+			metric:
+				`n8n ${now.n8nVersion}, CPU per webhook execution, Batch Sync ÷ No Operation: ${result.usersPerCall} user${result.usersPerCall === 1 ? '' : 's'} per call, ` +
+				`${MODE_LABEL[result.mode]} (${config.concurrency} calls in flight, median of ${config.rounds} paired rounds)`,
+			result:
+				`**×${fmt.num(result.ratio)}** (${fmt.int(result.batchUsPerExecution)} / ${fmt.int(result.noopUsPerExecution)} µs; ` +
+				`${fmt.num(result.extraUsPerUser, 1)} µs more per user)` +
+				(was ? `; before: ×${fmt.num(was.ratio)} (${fmt.int(was.batchUsPerExecution)} / ${fmt.int(was.noopUsPerExecution)} µs)` : ''),
+			target: '≤ ×1.10',
+			status: status(result.ratio <= 1.1),
+		};
+	});
 }
 
 /** results.json carries 4 significant digits, not float noise. */

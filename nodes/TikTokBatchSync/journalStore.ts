@@ -1,16 +1,31 @@
+import { readdirSync, renameSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
 import type { IDataObject, IExecuteFunctions } from 'n8n-workflow';
 
+import { digestHex } from '../shared/digest';
+import { packageDataFolder } from '../shared/n8nFolder';
 import { processWide } from '../shared/processWide';
-import { JournalFormatError, parseJournal, type Counters, type RedisSyncCoordinator, type SyncCoordinator, type SyncSettings } from './engine';
+import {
+	JournalFormatError,
+	JournalLog,
+	parseJournal,
+	readJournalFile,
+	type Counters,
+	type JournalFileContent,
+	type RedisSyncCoordinator,
+	type SyncCoordinator,
+	type SyncSettings,
+} from './engine';
 import type { Sender } from './sender';
 
 /**
- * Where the Batch Sync journal lives in workflow static data: one entry per Batch Sync node of the workflow,
- * under a single key of the global static data (so a Flush & Report node can see every node's journal).
+ * Where a Batch Sync node's users wait between executions. Regular mode: a journal file per node (engine/journalLog.ts)
+ * in the package's folder of n8n's data folder, `journals/<workflow>/<node>.jsonl`, appended at each execution end with
+ * what changed. Queue mode: Redis (SharedScopeBook below).
  *
- * Static data is saved whole at the end of each execution, last writer wins. So every execution writes the
- * coordinator's current view of every scope of this workflow that is live in this process, and carries the others
- * over untouched: whatever execution writes last, the journal is a complete, current picture.
+ * Versions before kept the journal in workflow static data, under this key of the global static data; a journal still
+ * found there is taken over once (into the file, or into Redis in queue mode) and removed from static data.
  */
 export const STATIC_DATA_KEY = 'tiktokBatchSync';
 
@@ -22,17 +37,48 @@ export interface ScopeProfile {
 	settings: SyncSettings;
 }
 
+type SavedProfile = Omit<ScopeProfile, 'appKey'>;
+
 interface StoredJournals {
 	version: 1;
 	nodes: Record<string, unknown>;
 	/** Per node: the settings its journaled users are retried with (a restart must not shorten "Retry For"). */
-	profiles?: Record<string, Omit<ScopeProfile, 'appKey'>>;
+	profiles?: Record<string, SavedProfile>;
 }
 
-/**
- * Manual runs get their own key: n8n never saves their static data, so they must neither restore nor overwrite
- * the production journal of the same node.
- */
+/** The folder of the journal files: `journals` in the package's folder of n8n's data folder. */
+export function journalFolder(env: NodeJS.ProcessEnv = process.env): string {
+	return join(packageDataFolder(env), 'journals');
+}
+
+/** A workflow's folder of journal files: its id when that is a plain name, else a digest of it. */
+export function workflowJournalFolder(workflowKeyValue: string): string {
+	const name = /^[A-Za-z0-9_-]{1,64}$/.test(workflowKeyValue) ? workflowKeyValue : `wf-${digestHex('sha256', workflowKeyValue).slice(0, 24)}`;
+	return join(journalFolder(), name);
+}
+
+/** A node's journal file (node names may hold any character: the file is named by a digest, the name is inside). */
+export function journalFilePath(workflowKeyValue: string, nodeName: string): string {
+	return join(workflowJournalFolder(workflowKeyValue), `${digestHex('sha256', nodeName).slice(0, 24)}.jsonl`);
+}
+
+/** Every journal file of a workflow, read back, by node name. */
+export function readWorkflowJournals(workflowKeyValue: string): Map<string, JournalFileContent> {
+	const files = new Map<string, JournalFileContent>();
+	let names: string[];
+	try {
+		names = readdirSync(workflowJournalFolder(workflowKeyValue));
+	} catch {
+		return files;
+	}
+	for (const name of names) {
+		if (!name.endsWith('.jsonl')) continue;
+		const content = readJournalFile(join(workflowJournalFolder(workflowKeyValue), name));
+		if (content) files.set(content.node, content);
+	}
+	return files;
+}
+
 export function workflowKey(workflowId: string | undefined, mode: string): string {
 	const id = workflowId ?? 'unsaved';
 	return mode === 'manual' ? `${id}#manual` : id;
@@ -51,7 +97,7 @@ function readJournals(staticData: IDataObject): Record<string, unknown> {
 	return { ...(stored(staticData)?.nodes ?? {}) };
 }
 
-function readSavedProfiles(staticData: IDataObject): Record<string, Omit<ScopeProfile, 'appKey'>> {
+function readSavedProfiles(staticData: IDataObject): Record<string, SavedProfile> {
 	return { ...(stored(staticData)?.profiles ?? {}) };
 }
 
@@ -65,6 +111,11 @@ function liveScopes(): Map<string, Set<string>> {
 	return processWide('live-scopes', () => new Map<string, Set<string>>());
 }
 
+/** The journal file writer of each scope this process owns. */
+function journalLogs(): Map<string, JournalLog> {
+	return processWide('journal-logs', () => new Map<string, JournalLog>());
+}
+
 export function liveNodeNames(workflowKeyValue: string): Set<string> {
 	const byWorkflow = liveScopes();
 	let names = byWorkflow.get(workflowKeyValue);
@@ -75,42 +126,53 @@ export function liveNodeNames(workflowKeyValue: string): Set<string> {
 	return names;
 }
 
-export function writeJournals(staticData: IDataObject, workflowKeyValue: string, coordinator: SyncCoordinator): void {
-	const nodes = readJournals(staticData);
-	const profiles = readSavedProfiles(staticData);
-	for (const nodeName of liveNodeNames(workflowKeyValue)) {
-		const scope = scopeName(workflowKeyValue, nodeName);
-		nodes[nodeName] = coordinator.exportJournal(scope);
-		const profile = scopeProfiles().get(scope);
-		if (profile) profiles[nodeName] = { requestsPerSecond: profile.requestsPerSecond, settings: profile.settings };
-	}
-	const stored: StoredJournals = { version: 1, nodes, profiles };
-	staticData[STATIC_DATA_KEY] = stored as unknown as IDataObject;
-}
-
-/** Forget which scopes and profiles this process has seen (tests: a fresh process between tests). */
+/** Forget which scopes and profiles this process has seen, and close its journal files (tests: a new process). */
 export function resetJournalMemory(): void {
 	scopeProfiles().clear();
 	liveScopes().clear();
+	for (const log of journalLogs().values()) log.close();
+	journalLogs().clear();
 }
 
 /**
- * What both books read at the start of an execution: the workflow's key (manual runs apart), its static data and
- * the journals it holds (none for manual runs: n8n does not save their static data).
+ * What both books read at the start of an execution: the workflow's key (manual runs apart) and, only when a node's
+ * journal is taken back, its static data (a journal an older version left there).
  */
 abstract class WorkflowBook {
 	readonly workflow: string;
 	readonly manual: boolean;
 	protected readonly workflowId: string | undefined;
-	protected readonly staticData: IDataObject;
-	protected readonly journals: Record<string, unknown>;
+	private globalStaticData?: IDataObject;
+	private legacyJournals?: Record<string, unknown>;
 
-	constructor(context: IExecuteFunctions) {
+	constructor(private readonly context: IExecuteFunctions) {
 		this.manual = context.getMode() === 'manual';
 		this.workflowId = context.getWorkflow().id;
 		this.workflow = workflowKey(this.workflowId, context.getMode());
-		this.staticData = context.getWorkflowStaticData('global');
-		this.journals = this.manual ? {} : readJournals(this.staticData);
+	}
+
+	protected get staticData(): IDataObject {
+		this.globalStaticData ??= this.context.getWorkflowStaticData('global');
+		return this.globalStaticData;
+	}
+
+	/** Journals an older version wrote into static data, by node (none for manual runs: n8n does not save theirs). */
+	protected get journals(): Record<string, unknown> {
+		this.legacyJournals ??= this.manual ? {} : readJournals(this.staticData);
+		return this.legacyJournals;
+	}
+
+	/** Removes a node's journal (and profile) from static data once it lives elsewhere; n8n saves the change. */
+	protected forgetStaticJournal(nodeName: string): void {
+		delete this.journals[nodeName];
+		const saved = stored(this.staticData);
+		if (!saved || !(nodeName in saved.nodes)) return;
+		const nodes = { ...saved.nodes };
+		const profiles = { ...(saved.profiles ?? {}) };
+		delete nodes[nodeName];
+		delete profiles[nodeName];
+		if (Object.keys(nodes).length === 0) delete this.staticData[STATIC_DATA_KEY];
+		else this.staticData[STATIC_DATA_KEY] = { version: 1, nodes, profiles } as unknown as IDataObject;
 	}
 
 	scopeOf(nodeName: string): string {
@@ -119,29 +181,43 @@ abstract class WorkflowBook {
 }
 
 /**
- * The journal routine of one execution, for both operations: read what static data holds (manual runs have their
- * own scope and never read or write it: n8n does not save their static data), restore each node's scope once per
- * process, remember which nodes are live here, and write every live node's journal back at the end.
+ * The journal routine of one execution in regular mode, for both operations. Each node's users are taken back once
+ * per process (from its journal file, or from static data written by an older version), and from then on the process
+ * appends what changed to the file at every execution end. Manual runs have their own scope and no journal: n8n does
+ * not save their static data either, and a manual session is not meant to outlive the process.
  */
 export class JournalSession extends WorkflowBook implements ScopeBook {
-	private readonly savedProfiles: Record<string, Omit<ScopeProfile, 'appKey'>>;
+	/** Journal files read in this execution (Flush & Report after a restart), by node. */
+	private files?: Map<string, JournalFileContent>;
 
 	constructor(
 		context: IExecuteFunctions,
 		private readonly coordinator: SyncCoordinator,
 	) {
 		super(context);
-		this.savedProfiles = readSavedProfiles(this.staticData);
+	}
+
+	private journalFiles(): Map<string, JournalFileContent> {
+		this.files ??= this.manual ? new Map() : readWorkflowJournals(this.workflow);
+		return this.files;
+	}
+
+	private fileOf(nodeName: string): JournalFileContent | undefined {
+		if (this.files) return this.files.get(nodeName);
+		return this.manual ? undefined : readJournalFile(journalFilePath(this.workflow, nodeName));
 	}
 
 	/** Every Batch Sync node of the workflow with users journaled or live in this process. */
 	nodeNames(): Set<string> {
-		return new Set([...Object.keys(this.journals), ...liveNodeNames(this.workflow)]);
+		return new Set([...this.journalFiles().keys(), ...Object.keys(this.journals), ...liveNodeNames(this.workflow)]);
 	}
 
 	/** What the node last ran with in this process, or (after a restart) what was saved with its journal. */
-	profileOf(nodeName: string): { live?: ScopeProfile; saved?: Omit<ScopeProfile, 'appKey'> } {
-		return { live: scopeProfiles().get(this.scopeOf(nodeName)), saved: this.savedProfiles[nodeName] };
+	profileOf(nodeName: string): ProfileView {
+		const live = scopeProfiles().get(this.scopeOf(nodeName));
+		if (live) return { live };
+		const saved = (this.fileOf(nodeName)?.profile as SavedProfile | undefined) ?? (this.manual ? undefined : readSavedProfiles(this.staticData)[nodeName]);
+		return { saved };
 	}
 
 	/** Records what a Sync Users node runs with (its restart and its flushes use the same). */
@@ -154,14 +230,37 @@ export class JournalSession extends WorkflowBook implements ScopeBook {
 	 * Returns why its journal could not be read, if it could not: its new users still sync.
 	 */
 	restore(nodeName: string, sender: Pick<Sender, 'send' | 'pacer'>, settings?: SyncSettings): string | undefined {
+		const scope = this.scopeOf(nodeName);
+		liveNodeNames(this.workflow).add(nodeName);
+		// The common case: this process took the node back already, nothing to read.
+		if (this.coordinator.hasRestored(scope)) return undefined;
+		if (this.manual) {
+			this.coordinator.restore(scope, undefined, sender.send, sender.pacer, settings);
+			return undefined;
+		}
+		const path = journalFilePath(this.workflow, nodeName);
+		const file = this.fileOf(nodeName);
+		const legacy = this.journals[nodeName];
 		let problem: string | undefined;
 		try {
-			this.coordinator.restore(this.scopeOf(nodeName), this.journals[nodeName], sender.send, sender.pacer, settings);
+			this.coordinator.restore(scope, file ? file.journal : legacy, sender.send, sender.pacer, settings);
 		} catch (error) {
 			problem = (error as Error).message;
+			// Kept aside for a look, not overwritten by the fresh journal below.
+			if (file) renameSync(path, `${path}.unreadable-${Date.now()}`);
 		}
-		liveNodeNames(this.workflow).add(nodeName);
+		// From now on this process owns the node's journal: a fresh file with everything it holds.
+		const log = new JournalLog(path, nodeName);
+		journalLogs().get(scope)?.close();
+		journalLogs().set(scope, log);
+		log.snapshot(this.coordinator.unsettledChunks(scope), this.coordinator.report(scope), this.savedProfile(scope) ?? file?.profile);
+		if (legacy !== undefined) this.forgetStaticJournal(nodeName);
 		return problem;
+	}
+
+	private savedProfile(scope: string): SavedProfile | undefined {
+		const profile = scopeProfiles().get(scope);
+		return profile ? { requestsPerSecond: profile.requestsPerSecond, settings: profile.settings } : undefined;
 	}
 
 	/**
@@ -170,16 +269,17 @@ export class JournalSession extends WorkflowBook implements ScopeBook {
 	 */
 	activeWorkflowCounters(): Record<string, Counters> {
 		const production = workflowKey(this.workflowId, 'production');
-		const journals = readJournals(this.staticData);
+		const files = readWorkflowJournals(production);
+		const legacy = readJournals(this.staticData);
 		const counters: Record<string, Counters> = {};
-		for (const nodeName of new Set([...Object.keys(journals), ...liveNodeNames(production)])) {
+		for (const nodeName of new Set([...files.keys(), ...Object.keys(legacy), ...liveNodeNames(production)])) {
 			const scope = scopeName(production, nodeName);
 			if (this.coordinator.knows(scope)) {
 				counters[nodeName] = this.coordinator.report(scope);
 				continue;
 			}
 			try {
-				counters[nodeName] = parseJournal(journals[nodeName]).counters;
+				counters[nodeName] = parseJournal(files.get(nodeName)?.journal ?? legacy[nodeName]).counters;
 			} catch {
 				// An unreadable journal has nothing to report; the active workflow's own Flush & Report says why.
 			}
@@ -187,9 +287,15 @@ export class JournalSession extends WorkflowBook implements ScopeBook {
 		return counters;
 	}
 
-	/** Writes the journal of every node live in this process (not for manual runs). */
+	/** Appends to the journal of every node live in this process what changed since its last write (not for manual runs). */
 	save(): void {
-		if (!this.manual) writeJournals(this.staticData, this.workflow, this.coordinator);
+		if (this.manual) return;
+		for (const nodeName of liveNodeNames(this.workflow)) {
+			const scope = this.scopeOf(nodeName);
+			journalLogs()
+				.get(scope)
+				?.append(this.coordinator.unsettledChunks(scope), this.coordinator.report(scope), this.savedProfile(scope));
+		}
 	}
 }
 
@@ -220,7 +326,6 @@ export interface ProfileView {
  * still loads static data on workers) is moved into Redis once and removed from static data.
  */
 export class SharedScopeBook extends WorkflowBook implements ScopeBook {
-	private staticDataChanged = false;
 	/** The workflow's node directory, read from Redis once per execution (Flush & Report asks per node). */
 	private members?: Promise<Record<string, string>>;
 
@@ -261,7 +366,8 @@ export class SharedScopeBook extends WorkflowBook implements ScopeBook {
 
 	async restore(nodeName: string, sender: Pick<Sender, 'send' | 'pacer'>, settings?: SyncSettings): Promise<string | undefined> {
 		liveNodeNames(this.workflow).add(nodeName);
-		const journal = this.journals[nodeName];
+		const file = this.regularModeFile(nodeName);
+		const journal = file?.journal ?? this.journals[nodeName];
 		if (journal === undefined) return undefined;
 		let problem: string | undefined;
 		try {
@@ -271,19 +377,25 @@ export class SharedScopeBook extends WorkflowBook implements ScopeBook {
 			problem = error.message;
 		}
 		// From now on any process finds the node in Redis, with what its users are retried with.
-		const savedProfile = readSavedProfiles(this.staticData)[nodeName];
+		const savedProfile = readSavedProfiles(this.staticData)[nodeName] ?? (file?.profile as SavedProfile | undefined);
 		if (savedProfile || settings) {
 			await this.engine.remember(this.workflow, nodeName, JSON.stringify(savedProfile ?? { requestsPerSecond: undefined, settings }));
 			this.members = undefined;
 		}
-		// Moved (or unreadable): it must not be imported again, nor outlive the move in static data.
-		delete this.journals[nodeName];
-		const stored = this.staticData[STATIC_DATA_KEY] as StoredJournals | undefined;
-		if (stored?.nodes) {
-			delete stored.nodes[nodeName];
-			this.staticDataChanged = true;
-		}
+		// Moved (or unreadable): it must not be imported again, nor outlive the move in static data or on disk.
+		if (this.journals[nodeName] !== undefined) this.forgetStaticJournal(nodeName);
+		if (file) rmSync(journalFilePath(this.workflow, nodeName), { force: true });
 		return problem;
+	}
+
+	/** A journal file regular mode left on this machine for the node (looked for once per process and node). */
+	private regularModeFile(nodeName: string): JournalFileContent | undefined {
+		if (this.manual) return undefined;
+		const looked = processWide('journal-files-looked-for', () => new Set<string>());
+		const scope = this.scopeOf(nodeName);
+		if (looked.has(scope)) return undefined;
+		looked.add(scope);
+		return readJournalFile(journalFilePath(this.workflow, nodeName));
 	}
 
 	async activeWorkflowCounters(): Promise<Record<string, Counters>> {
@@ -295,10 +407,8 @@ export class SharedScopeBook extends WorkflowBook implements ScopeBook {
 		return counters;
 	}
 
-	/** Static data changes only when a journal was moved into Redis. */
-	save(): void {
-		if (this.staticDataChanged) this.staticData[STATIC_DATA_KEY] = { ...(this.staticData[STATIC_DATA_KEY] as object) } as IDataObject;
-	}
+	/** Nothing to write: the engine's state is in Redis (a journal moved out of static data was removed there). */
+	save(): void {}
 }
 
 /** The book of this execution's workflow, where the engine keeps it. */

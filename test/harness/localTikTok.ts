@@ -1,7 +1,9 @@
 import { resetAudienceMemory } from '../../nodes/shared/audiences';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
-import { resetJournalMemory } from '../../nodes/TikTokBatchSync/journalStore';
+import { rmSync } from 'node:fs';
+
+import { journalFolder, resetJournalMemory } from '../../nodes/TikTokBatchSync/journalStore';
 import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 
 /**
@@ -25,5 +27,7 @@ export function useLocalTikTok(assign: (local: TikTokLocal) => void): void {
 		resetPacers();
 		resetAudienceMemory();
 		resetJournalMemory();
+		// A new n8n data folder: no journal file of an earlier test is taken back.
+		rmSync(journalFolder(), { recursive: true, force: true });
 	});
 }

@@ -1,7 +1,11 @@
 import type { IDataObject, IRun } from 'n8n-workflow';
 
 import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
-import { resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { appendFileSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+
+import { readJournalFile } from '../../nodes/TikTokBatchSync/engine';
+import { decodeGroupIds } from '../../nodes/TikTokBatchSync/engine/journal';
+import { journalFilePath, resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { digestHex } from '../../nodes/shared/digest';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { chain, itemsNode, outputOf, runWorkflow, type CredentialFixtures } from '../harness/n8n';
@@ -53,6 +57,11 @@ async function execute(parameters: IDataObject, items: IDataObject[], staticData
 
 const createAudience = (name: string) => createAudienceIn(local, name);
 
+/** The node's journal file in n8n's data folder: its text as written, and what reading it back gives. */
+const journalPath = (workflowId = 'wf-batch') => journalFilePath(workflowId, NAME);
+const journalText = (workflowId = 'wf-batch') => readFileSync(journalPath(workflowId), 'utf8');
+const journalOnDisk = (workflowId = 'wf-batch') => readJournalFile(journalPath(workflowId));
+
 /** The shared Sync Users parameters with a 1 s window (these tests check gathering across executions). */
 const syncParameters = (audienceId: string, options: IDataObject = {}) => syncParametersOf(audienceId, { windowSeconds: 1, ...options });
 
@@ -80,10 +89,10 @@ it('50 concurrent executions with 20,000 distinct users: every user lands, in fe
 	}
 	const totals = getCoordinator().report('wf-batch:' + NAME);
 	expect(totals).toMatchObject({ entered: 20_000, synced: 20_000, pending: 0 });
-	// The journal: counters and nothing pending, and no raw value anywhere.
-	const journal = JSON.stringify((runs[49].staticData.global as IDataObject)[STATIC_DATA_KEY]);
-	expect(journal).toContain('"synced"');
-	expect(journal).not.toMatch(/example\.com|user\d+/);
+	// The journal file: counters and nothing pending, and no raw value anywhere; static data is left alone.
+	expect(journalOnDisk()?.journal).toMatchObject({ counters: { entered: 20_000, synced: 20_000, pending: 0 }, queues: [] });
+	expect(journalText()).not.toMatch(/example\.com|user\d+/);
+	expect(runs[49].staticData.global ?? {}).toEqual({});
 }, 60_000);
 
 it('users without a usable identifier are "not synced" with a reason, counted, and passed on', async () => {
@@ -110,11 +119,13 @@ it('a rate-limited TikTok keeps users pending and journaled (hashed); after a re
 	const staticData = first.staticData;
 	expect(first.metrics).toMatchObject({ entered: 30, pending: 30, synced: 0 });
 	expect((first.users[0].tiktokSync as IDataObject).status).toBe('pending');
-	const journal = JSON.stringify((staticData.global as IDataObject)[STATIC_DATA_KEY]);
+	const journal = journalText();
+	const journaledIds = journalOnDisk()!.journal.queues.flatMap((queue) => queue.groups.flatMap((group) => decodeGroupIds(group, 1)[0]));
+	expect(journaledIds).toContain(sha('pending0@example.com'));
 	expect(journal).not.toContain('example.com');
 	expect(journal).not.toContain('pending0');
 
-	// "Restart": a new process has an empty coordinator; the journal in static data is all that survives.
+	// "Restart": a new process has an empty coordinator; the journal file is all that survives.
 	getCoordinator().reset();
 	resetPacers();
 	local.clearFaults();
@@ -264,9 +275,11 @@ it('a manual run neither restores nor overwrites the production journal of the n
 		workflowId: 'wf-batch',
 	});
 	expect(outputOf(run, NAME, 0)[0].json).toMatchObject({ entered: 1, synced: 1 });
-	// The production journal still holds its pending user, for the next production run to restore.
-	const journals = (staticData.global as IDataObject)[STATIC_DATA_KEY] as { nodes: Record<string, { counters: IDataObject }> };
-	expect(journals.nodes[NAME].counters).toMatchObject({ entered: 1, pending: 1 });
+	// The production journal still holds its pending user, for the next production run to restore; the manual run
+	// wrote none of its own, and static data is untouched.
+	expect(journalOnDisk()?.journal.counters).toMatchObject({ entered: 1, pending: 1 });
+	expect(existsSync(journalPath('wf-batch#manual'))).toBe(false);
+	expect(staticData).toEqual(production.staticData);
 	const next = await execute({ operation: 'flush' }, [{}], production.staticData);
 	expect(next.metrics).toMatchObject({ synced: 1, pending: 0 });
 	expect(local.members(audienceId)).toHaveLength(2);
@@ -409,4 +422,87 @@ it('with Continue On Fail, a run that cannot start passes its users on as reject
 	const users = outputOf(run, NAME, 1);
 	expect(users.map((u) => (u.json.tiktokSync as IDataObject).status)).toEqual(['rejected', 'rejected']);
 	expect(users.map((u) => u.pairedItem)).toEqual([{ item: 0 }, { item: 1 }]);
+});
+
+describe('the journal file (regular mode)', () => {
+	it('an execution end appends what changed: with 5,000 users pending, one more user grows the file by a few hundred bytes', async () => {
+		const audienceId = await createAudience('append only');
+		local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+		const backlog = Array.from({ length: 5_000 }, (_, i) => ({ email: `backlog${i}@example.com` }));
+		const first = await execute(syncParameters(audienceId, { windowSeconds: 0 }), backlog);
+		expect(first.metrics).toMatchObject({ pending: 5_000 });
+		const withBacklog = statSync(journalPath()).size;
+		// 5,000 hashed ids are in the file (32 bytes each, in base64).
+		expect(withBacklog).toBeGreaterThan(5_000 * 42);
+		const growth: number[] = [];
+		for (let i = 0; i < 3; i++) {
+			const before = statSync(journalPath()).size;
+			const next = await execute(syncParameters(audienceId, { windowSeconds: 0 }), [{ email: `one-more${i}@example.com` }]);
+			expect(next.metrics.totals).toMatchObject({ pending: 5_001 + i });
+			growth.push(statSync(journalPath()).size - before);
+		}
+		// What the static-data journal rewrote at every execution end was the whole backlog (about 44 bytes per user).
+		for (const bytes of growth) expect(bytes).toBeLessThan(2_000);
+		// Read back, the file holds every pending user once.
+		const onDisk = journalOnDisk()?.journal;
+		expect(onDisk?.counters).toMatchObject({ entered: 5_003, pending: 5_003 });
+		expect(onDisk?.queues.flatMap((queue) => queue.groups).reduce((sum, group) => sum + group.rows, 0)).toBe(5_003);
+	});
+
+	it('a journal an older version left in static data is taken over once: sent after the restart, then removed from static data', async () => {
+		const audienceId = await createAudience('from static data');
+		local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+		const emails = Array.from({ length: 20 }, (_, i) => ({ email: `legacy${i}@example.com` }));
+		const first = await execute(syncParameters(audienceId, { windowSeconds: 0 }), emails);
+		expect(first.metrics).toMatchObject({ pending: 20 });
+		// What the older version saved: the journal and the node's settings under one key of the global static data.
+		const legacy = getCoordinator().exportJournal(`wf-batch:${NAME}`);
+		const staticData: IDataObject = {
+			global: {
+				[STATIC_DATA_KEY]: {
+					version: 1,
+					nodes: { [NAME]: JSON.parse(JSON.stringify(legacy)) },
+					profiles: { [NAME]: { requestsPerSecond: 50, settings: { windowMs: 0, usersPerRequest: 10_000, retryHorizonMs: 3_600_000, maxPendingUsers: 100_000 } } },
+				},
+				other: 'kept',
+			},
+		};
+		expect(legacy.queues).not.toEqual([]);
+
+		// Restart into the new version: no journal file yet, only static data.
+		getCoordinator().reset();
+		resetJournalMemory();
+		resetPacers();
+		local.clearFaults();
+		rmSync(journalPath(), { force: true });
+		const flush = await execute({ operation: 'flush' }, [{}], staticData);
+		expect(flush.metrics).toMatchObject({ entered: 20, synced: 20, pending: 0 });
+		expect(local.memberCount(audienceId)).toBe(20);
+		expect(flush.staticData.global).toEqual({ other: 'kept' });
+		expect(journalOnDisk()?.journal.counters).toMatchObject({ entered: 20, synced: 20 });
+
+		// Had n8n not saved the removal (a crash), the file wins over what is left in static data: nothing is sent twice.
+		getCoordinator().reset();
+		resetJournalMemory();
+		const requests = local.stats().byPath['segment/mapping/'];
+		const again = await execute({ operation: 'flush' }, [{}], staticData);
+		expect(again.metrics).toMatchObject({ entered: 20, synced: 20, pending: 0 });
+		expect(local.stats().byPath['segment/mapping/']).toBe(requests);
+		expect(again.staticData.global).toEqual({ other: 'kept' });
+	});
+
+	it('a torn last line (a crash mid-append) is ignored; what came before is restored', async () => {
+		const audienceId = await createAudience('torn');
+		local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+		const first = await execute(syncParameters(audienceId, { windowSeconds: 0 }), [{ email: 'kept@example.com' }, { email: 'kept2@example.com' }]);
+		expect(first.metrics).toMatchObject({ pending: 2 });
+		appendFileSync(journalPath(), '{"k":"d","c":');
+		getCoordinator().reset();
+		resetJournalMemory();
+		resetPacers();
+		local.clearFaults();
+		const flush = await execute({ operation: 'flush' }, [{}]);
+		expect(flush.metrics).toMatchObject({ entered: 2, synced: 2, pending: 0 });
+		expect(local.memberCount(audienceId)).toBe(2);
+	});
 });

@@ -98,6 +98,31 @@ export class Chunk {
 		return filling[0].length - 1;
 	}
 
+	/** Still gathering users (not sealed): the journal log appends its rows as they come. */
+	get isForming(): boolean {
+		return this.filling !== undefined;
+	}
+
+	/** Rows appended while forming, cancelled ones included (0 once sealed). */
+	get appendedRows(): number {
+		return this.filling?.[0]?.length ?? 0;
+	}
+
+	/** The ids of the rows appended from `from` on (while forming), one array per idSchema slot. */
+	appendedSince(from: number): Array<Array<string | undefined>> {
+		return (this.filling ?? []).map((values) => values.slice(from));
+	}
+
+	/** How many rows were cancelled while forming. */
+	get cancelledCount(): number {
+		return this.cancelled?.size ?? 0;
+	}
+
+	/** The cancelled rows (append indexes), in the order they were cancelled, from the `from`-th on. */
+	cancelledSince(from: number): number[] {
+		return this.cancelled ? [...this.cancelled].slice(from) : [];
+	}
+
 	/** The user `key` of `row` (standing for `users` submissions) moved to `carrier`: it is not sent with this one. */
 	cancelRow(row: number, users: number, key: string, carrier: Chunk): void {
 		if (!this.filling) throw new Error('Chunk is sealed');

@@ -6,6 +6,8 @@ export type { SyncSettings } from './settings';
 export { emptyCounters, mergeCounters, tallyReasons } from './counters';
 export type { Counters } from './counters';
 export { parseJournal } from './journal';
+export { JournalLog, readJournalFile } from './journalLog';
+export type { JournalFileContent, JournalProfile } from './journalLog';
 export type { Journal, JournalQueue, JournalGroup, JournalColumn } from './journal';
 export { BacklogFullError, JournalFormatError, SendFailure, StateUnavailableError } from './errors';
 export type { BatchSyncEngine } from './engine';

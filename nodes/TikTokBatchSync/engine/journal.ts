@@ -7,7 +7,8 @@ import type { Destination } from './types';
 import { isDestination } from './validation';
 
 /*
- * The journal is what the node writes into workflow static data at the end of each execution: the scope's
+ * The journal is what a regular n8n process keeps of a scope between executions (journalLog.ts writes it to a file;
+ * versions before 0.1 wrote it into workflow static data): the scope's
  * cumulative counters and every user not yet synced or errored (buffered, queued, in flight or waiting for a retry).
  * It holds hashed ids only. One group per request-sized chunk carries the timing shared by its users; ids are stored
  * per idSchema slot as base64 of the raw hash bytes (43 characters per SHA-256, about 44 bytes per user in total),
@@ -68,7 +69,7 @@ export function encodeJournal(args: { writer: string; savedAt: number; counters:
 			queue = { destination: { advertiserId, audienceId, action, idSchema: [...idSchema] }, groups: [] };
 			queues.set(key, queue);
 		}
-		queue.groups.push(encodeChunk(chunk));
+		queue.groups.push(encodeGroup(chunk));
 	}
 	return {
 		format: JOURNAL_FORMAT,
@@ -115,7 +116,8 @@ export function decodeJournalChunks(journal: Journal, usersPerRequest: number): 
 	return { chunks, users };
 }
 
-function encodeChunk(chunk: Chunk): JournalGroup {
+/** One request as a journal group: its timing, failures and ids (packed). */
+export function encodeGroup(chunk: Chunk): JournalGroup {
 	const columns = chunk.packedColumns();
 	return {
 		enteredAt: chunk.lastEnteredAt,

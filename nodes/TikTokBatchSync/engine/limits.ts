@@ -49,3 +49,6 @@ export const FLUSH_WAIT_LIMIT_MS = 10 * 60_000;
 
 /** At shutdown, requests in flight get this long to be answered and settled. */
 export const SHUTDOWN_WAIT_MS = 10_000;
+
+/** A scope's journal file is rewritten whole once its appends pass this size and twice its last rewrite. */
+export const JOURNAL_COMPACT_MIN_BYTES = 1 << 20;

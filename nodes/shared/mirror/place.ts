@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 
 import { digestHex } from '../digest';
+import { packageDataFolder } from '../n8nFolder';
 import type { RedisHandle } from '../redis/client';
 import { withRedisLock } from '../redis/lock';
 import { FileMirrorStorage } from './fileStorage';
@@ -48,16 +49,11 @@ function describeMirror(mirror: MirrorIdentity): string {
 	return `the mirror of audience ${mirror.audienceId} (ad account ${mirror.advertiserId})`;
 }
 
-/**
- * The folder for the memory: N8N_TIKTOK_SYNC_MIRROR_FOLDER, else `tiktok-audience-sync/mirrors` in n8n's data folder.
- * n8n's data folder is `<N8N_USER_FOLDER>/.n8n`, where N8N_USER_FOLDER defaults to the home folder (@n8n/config's
- * getN8nFolder, the same in n8n 1.x and 2.x): `~/.n8n`, the volume n8n's Docker image mounts.
- */
+/** The folder for the memory: N8N_TIKTOK_SYNC_MIRROR_FOLDER, else `mirrors` in the package's folder of n8n's data folder. */
 export function mirrorFolder(env: NodeJS.ProcessEnv = process.env): string {
 	const own = env[MIRROR_FOLDER_SETTING]?.trim();
 	if (own) return own;
-	const home = env.N8N_USER_FOLDER ?? env[process.platform === 'win32' ? 'USERPROFILE' : 'HOME'] ?? process.cwd();
-	return join(home, '.n8n', 'tiktok-audience-sync', 'mirrors');
+	return join(packageDataFolder(env), 'mirrors');
 }
 
 export class DiskMirrorPlace implements MirrorPlace {

@@ -86,10 +86,10 @@ export interface PackedPackage {
 	version: string;
 }
 
-/** `npm pack` into a fresh temp folder; returns the tarball path and its file list. */
-export function packPackage(): PackedPackage {
+/** `npm pack` (of this checkout, or of `dir`) into a fresh temp folder; returns the tarball path and its file list. */
+export function packPackage(dir: string = REPO_DIR): PackedPackage {
 	const destination = mkdtempSync(join(tmpdir(), 'n8n-tiktok-pack-'));
-	const output = npm(['pack', '--json', '--pack-destination', destination], REPO_DIR);
+	const output = npm(['pack', '--json', '--pack-destination', destination], dir);
 	const [info] = JSON.parse(output) as Array<{ filename: string; name: string; version: string; files: Array<{ path: string }> }>;
 	return { tarball: join(destination, info.filename), files: info.files.map((f) => f.path), name: info.name, version: info.version };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 
+import type { Chunk } from '../chunk';
 import { emptyCounters, type Counters } from '../counters';
 import { decodeJournalChunks, encodeJournal, parseJournal, type Journal } from '../journal';
 import { resolveSettings, type SyncSettings } from '../settings';
@@ -15,8 +16,9 @@ export interface RestoreSummary {
 }
 
 /**
- * The engine of a regular n8n process: the scheduler on in-memory state, which the node writes into workflow static
- * data at each execution end (exportJournal) and the next process takes back (restore).
+ * The engine of a regular n8n process: the scheduler on in-memory state, which the node journals at each execution
+ * end (a file per scope, engine/journalLog.ts, from unsettledChunks and report) and the next process takes back
+ * (restore). exportJournal gives the same state as one Journal object.
  */
 export class SyncCoordinator extends Scheduler<MemoryClaim, MemoryPlacement, MemoryStore> {
 	readonly kind = 'in-process';
@@ -40,7 +42,7 @@ export class SyncCoordinator extends Scheduler<MemoryClaim, MemoryPlacement, Mem
 		return Promise.resolve();
 	}
 
-	/** Counters plus every user not yet synced or errored, for workflow static data. */
+	/** Counters plus every user not yet synced or errored, as one Journal. */
 	exportJournal(scopeName: string): Journal {
 		const store = this.scopes.get(scopeName)?.store;
 		return encodeJournal({
@@ -49,6 +51,11 @@ export class SyncCoordinator extends Scheduler<MemoryClaim, MemoryPlacement, Mem
 			counters: store?.report() ?? emptyCounters(),
 			chunks: store?.unsettledChunks() ?? [],
 		});
+	}
+
+	/** The scope's requests not yet synced or errored (forming, queued, in flight, waiting for a retry): its journal. */
+	unsettledChunks(scopeName: string): Chunk[] {
+		return this.scopes.get(scopeName)?.store.unsettledChunks() ?? [];
 	}
 
 	/**
