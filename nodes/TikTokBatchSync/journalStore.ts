@@ -132,6 +132,12 @@ export function resetJournalMemory(): void {
 	liveScopes().clear();
 	for (const log of journalLogs().values()) log.close();
 	journalLogs().clear();
+	filesLookedFor().clear();
+}
+
+/** Workflows whose regular-mode journal files queue mode looked for already (once per process). */
+function filesLookedFor(): Set<string> {
+	return processWide('journal-files-looked-for', () => new Set<string>());
 }
 
 /**
@@ -328,6 +334,7 @@ export interface ProfileView {
 export class SharedScopeBook extends WorkflowBook implements ScopeBook {
 	/** The workflow's node directory, read from Redis once per execution (Flush & Report asks per node). */
 	private members?: Promise<Record<string, string>>;
+	private regularFiles?: Map<string, JournalFileContent>;
 
 	constructor(
 		context: IExecuteFunctions,
@@ -343,7 +350,7 @@ export class SharedScopeBook extends WorkflowBook implements ScopeBook {
 
 	async nodeNames(): Promise<Set<string>> {
 		const known = await this.knownNodes();
-		return new Set([...Object.keys(known), ...Object.keys(this.journals), ...liveNodeNames(this.workflow)]);
+		return new Set([...Object.keys(known), ...Object.keys(this.journals), ...this.regularModeFiles().keys(), ...liveNodeNames(this.workflow)]);
 	}
 
 	async profileOf(nodeName: string): Promise<ProfileView> {
@@ -354,7 +361,8 @@ export class SharedScopeBook extends WorkflowBook implements ScopeBook {
 		} catch {
 			saved = undefined;
 		}
-		return { live: scopeProfiles().get(this.scopeOf(nodeName)), saved: saved ?? readSavedProfiles(this.staticData)[nodeName] };
+		saved ??= readSavedProfiles(this.staticData)[nodeName] ?? (this.regularModeFiles().get(nodeName)?.profile as SavedProfile | undefined);
+		return { live: scopeProfiles().get(this.scopeOf(nodeName)), saved };
 	}
 
 	async setProfile(nodeName: string, profile: ScopeProfile): Promise<void> {
@@ -388,14 +396,20 @@ export class SharedScopeBook extends WorkflowBook implements ScopeBook {
 		return problem;
 	}
 
-	/** A journal file regular mode left on this machine for the node (looked for once per process and node). */
+	/** The journal files regular mode left on this machine for the workflow (read once per process and workflow). */
+	private regularModeFiles(): Map<string, JournalFileContent> {
+		if (!this.regularFiles) {
+			const looked = filesLookedFor();
+			this.regularFiles = this.manual || looked.has(this.workflow) ? new Map() : readWorkflowJournals(this.workflow);
+			looked.add(this.workflow);
+		}
+		return this.regularFiles;
+	}
+
 	private regularModeFile(nodeName: string): JournalFileContent | undefined {
-		if (this.manual) return undefined;
-		const looked = processWide('journal-files-looked-for', () => new Set<string>());
-		const scope = this.scopeOf(nodeName);
-		if (looked.has(scope)) return undefined;
-		looked.add(scope);
-		return readJournalFile(journalFilePath(this.workflow, nodeName));
+		const file = this.regularModeFiles().get(nodeName);
+		this.regularModeFiles().delete(nodeName);
+		return file;
 	}
 
 	async activeWorkflowCounters(): Promise<Record<string, Counters>> {

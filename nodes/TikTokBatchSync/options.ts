@@ -1,6 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions, type INodeProperties } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { processWide } from '../shared/processWide';
 import { TIKTOK_MAX_REQUESTS_PER_SECOND } from '../shared/transport/rateLimit';
 import { MAX_USERS_PER_REQUEST } from '../shared/transport/types';
 import {
@@ -133,8 +134,35 @@ export interface SyncOptions {
 	waitForDelivery: WaitChoice;
 }
 
+function hasExpression(value: unknown): boolean {
+	if (typeof value === 'string') return value.startsWith('=');
+	if (value && typeof value === 'object') return Object.values(value).some(hasExpression);
+	return false;
+}
+
+/** Options without expressions, checked once per node version (their text) instead of once per execution. */
+function checkedOptions(): Map<string, SyncOptions> {
+	return processWide('batch-sync-options', () => new Map<string, SyncOptions>());
+}
+
 /** The node's options, checked: a value out of range (often from an expression) is an error, not a silent clamp. */
 export function readSyncOptions(context: IExecuteFunctions): SyncOptions {
+	const raw = context.getNode().parameters.options;
+	if (raw !== undefined && hasExpression(raw)) return checkSyncOptions(context);
+	const key = JSON.stringify(raw ?? {});
+	const cache = checkedOptions();
+	let options = cache.get(key);
+	if (!options) {
+		options = checkSyncOptions(context);
+		Object.freeze(options.settings);
+		Object.freeze(options);
+		if (cache.size > 1_000) cache.clear();
+		cache.set(key, options);
+	}
+	return options;
+}
+
+function checkSyncOptions(context: IExecuteFunctions): SyncOptions {
 	const parsed = optionsSchema.safeParse(context.getNodeParameter('options', 0, {}));
 	if (!parsed.success) {
 		const label = (name: string) => (name === 'waitForDelivery' ? WAIT_FOR_DELIVERY.displayName : NUMBER_OPTIONS[name as NumberOptionName]?.displayName ?? name);

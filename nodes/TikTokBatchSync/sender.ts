@@ -1,10 +1,15 @@
+import type { IExecuteFunctions } from 'n8n-workflow';
+
 import { forgetAudienceAfterFailure } from '../shared/audiences';
+import { ACCESS_TOKEN_CREDENTIAL, getConnection, OAUTH2_CREDENTIAL } from '../shared/connection';
+import { processWide } from '../shared/processWide';
 import { describeTikTokFailure } from '../shared/errors';
 import { appKeyFor, TikTokClient, type TikTokConnection } from '../shared/transport/client';
 import { isTikTokApiError } from '../shared/transport/errors';
 import { buildMappingRequest, type MappingBatch } from '../shared/transport/mapping';
 import { pacerFor } from '../shared/transport/rateLimit';
 import { SendFailure, type FailureInfo, type RequestPacer, type SendMapping } from './engine';
+import { SENDER_REUSE_MS } from './engine/limits';
 
 /** The engine paces requests itself (so it can schedule them); the client it sends through must not pace again. */
 export const ALREADY_PACED: RequestPacer = { acquire: async () => undefined };
@@ -49,4 +54,50 @@ export function senderFor(connection: TikTokConnection, callerKey: string, reque
 		send: mappingSender(new TikTokClient(connection, { pacer: ALREADY_PACED })),
 		pacer: pacerFor(appKeyFor(connection), { callerKey, requestsPerSecond }),
 	};
+}
+
+interface CachedSender {
+	sender: Sender;
+	until: number;
+}
+
+function cachedSenders(): Map<string, CachedSender> {
+	return processWide('batch-sync-senders', () => new Map<string, CachedSender>());
+}
+
+/**
+ * senderFor on the node's credential, reused for a few seconds (SENDER_REUSE_MS) by the node's executions: reading a
+ * credential makes n8n query its database, decrypt and resolve it, which at one user per execution cost more than
+ * everything else the node does. An edited credential is used after at most that long; one TikTok refuses as
+ * unauthorized is read again at the next execution.
+ */
+export async function reusedSenderFor(context: IExecuteFunctions, callerKey: string, requestsPerSecond?: number): Promise<Sender> {
+	const node = context.getNode();
+	const authentication = context.getNodeParameter('authentication', 0, 'oAuth2') as string;
+	const type = authentication === 'accessToken' ? ACCESS_TOKEN_CREDENTIAL : OAUTH2_CREDENTIAL;
+	const credentialId = node.credentials?.[type]?.id ?? '';
+	const key = JSON.stringify([context.getWorkflow().id ?? '', callerKey, type, credentialId, requestsPerSecond ?? 0]);
+	const senders = cachedSenders();
+	const now = Date.now();
+	const cached = senders.get(key);
+	if (cached && cached.until > now) return cached.sender;
+	const sender = senderFor(await getConnection(context), callerKey, requestsPerSecond);
+	const send = sender.send;
+	sender.send = async (batch, options) => {
+		try {
+			await send(batch, options);
+		} catch (error) {
+			// A revoked or expired token: the next execution reads the credential again (it may have been reconnected).
+			if (SendFailure.is(error) && error.info.errorClass === 'reauthorize' && senders.get(key)?.sender === sender) senders.delete(key);
+			throw error;
+		}
+	};
+	if (senders.size > 1_000) senders.clear();
+	senders.set(key, { sender, until: now + SENDER_REUSE_MS });
+	return sender;
+}
+
+/** Tests: forget the reused senders (a new process). */
+export function forgetReusedSenders(): void {
+	cachedSenders().clear();
 }

@@ -4,6 +4,7 @@ import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { rmSync } from 'node:fs';
 
 import { journalFolder, resetJournalMemory } from '../../nodes/TikTokBatchSync/journalStore';
+import { forgetReusedSenders } from '../../nodes/TikTokBatchSync/sender';
 import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 
 /**
@@ -27,6 +28,7 @@ export function useLocalTikTok(assign: (local: TikTokLocal) => void): void {
 		resetPacers();
 		resetAudienceMemory();
 		resetJournalMemory();
+		forgetReusedSenders();
 		// A new n8n data folder: no journal file of an earlier test is taken back.
 		rmSync(journalFolder(), { recursive: true, force: true });
 	});

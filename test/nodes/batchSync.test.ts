@@ -3,7 +3,7 @@ import type { IDataObject, IRun } from 'n8n-workflow';
 import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
 import { appendFileSync, existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 
-import { readJournalFile } from '../../nodes/TikTokBatchSync/engine';
+import { readJournalFile, type SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { decodeGroupIds } from '../../nodes/TikTokBatchSync/engine/journal';
 import { journalFilePath, resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
 import { digestHex } from '../../nodes/shared/digest';
@@ -456,7 +456,7 @@ describe('the journal file (regular mode)', () => {
 		const first = await execute(syncParameters(audienceId, { windowSeconds: 0 }), emails);
 		expect(first.metrics).toMatchObject({ pending: 20 });
 		// What the older version saved: the journal and the node's settings under one key of the global static data.
-		const legacy = getCoordinator().exportJournal(`wf-batch:${NAME}`);
+		const legacy = (getCoordinator() as SyncCoordinator).exportJournal(`wf-batch:${NAME}`);
 		const staticData: IDataObject = {
 			global: {
 				[STATIC_DATA_KEY]: {

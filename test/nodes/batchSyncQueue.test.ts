@@ -3,6 +3,8 @@
  * unique key prefix per test), two "processes" (two engines with their own clients on one prefix, as two workers
  * are), the local TikTok API over loopback.
  */
+import { existsSync, rmSync } from 'node:fs';
+
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 
@@ -18,7 +20,8 @@ import { MAX_USERS_PER_REQUEST } from '../../nodes/shared/transport/types';
 import { newTikTokCoordinator, setCoordinatorForTests } from '../../nodes/TikTokBatchSync/coordinator';
 import { RedisSyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { RedisPacer } from '../../nodes/shared/redis/pacer';
-import { resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { journalFilePath, journalFolder, resetJournalMemory, STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { forgetReusedSenders } from '../../nodes/TikTokBatchSync/sender';
 import { openRedis, type RedisHandle } from '../../nodes/shared/redis/client';
 import { withRedisLock } from '../../nodes/shared/redis/lock';
 import { selectSyncMode, type SyncMode } from '../../nodes/shared/redis/settings';
@@ -73,6 +76,7 @@ function becomeProcess(): RedisSyncCoordinator {
 	engines.push(engine);
 	setCoordinatorForTests(engine, { mode: modeFor(prefix), redis });
 	resetJournalMemory();
+	forgetReusedSenders();
 	resetPacers();
 	resetAudienceMemory();
 	return engine;
@@ -110,6 +114,9 @@ afterAll(async () => {
 beforeEach(() => {
 	prefix = `tts-node-${randomUUID().slice(0, 8)}`;
 	local.reset();
+	resetJournalMemory();
+	forgetReusedSenders();
+	rmSync(journalFolder(), { recursive: true, force: true });
 });
 
 afterEach(async () => {
@@ -166,15 +173,43 @@ it('Wait for Delivery "Wait" still waits in queue mode, and reports each user sy
 	expect(legacy.metrics).toMatchObject({ waitedForDelivery: true, synced: 1 });
 });
 
-it('a static-data journal from regular mode moves into Redis once: delivered, counted once, removed from static data', async () => {
-	const audienceId = await createAudience(local, 'migrate');
-	// Regular mode: TikTok failing, 20 users pending in the static-data journal.
+it('a regular-mode journal file moves into Redis once: delivered, counted once, the file removed', async () => {
+	const audienceId = await createAudience(local, 'migrate file');
+	// Regular mode: TikTok failing, 20 users pending in the node's journal file.
 	setCoordinatorForTests(newTikTokCoordinator());
+	local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+	const before = await execute(syncParameters(audienceId), emails(20, 'file-'));
+	expect(before.metrics).toMatchObject({ engine: 'in-process', entered: 20, pending: 20 });
+	expect(existsSync(journalFilePath('wf-queue', NAME))).toBe(true);
+	(setCoordinatorForTests(undefined) as { reset(): void }).reset();
+	local.clearFaults();
+
+	// Queue mode on the same machine: the first Flush & Report moves and sends them, and removes the file.
+	becomeProcess();
+	const flush = await execute({ operation: 'flush' }, [{}]);
+	expect(flush.metrics).toMatchObject({ entered: 20, synced: 20, pending: 0, errored: 0 });
+	expect(local.memberCount(audienceId)).toBe(20);
+	expect(existsSync(journalFilePath('wf-queue', NAME))).toBe(false);
+
+	// Another worker: nothing left to move, counts unchanged.
+	becomeProcess();
+	const again = await execute({ operation: 'flush' }, [{}]);
+	expect(again.metrics).toMatchObject({ entered: 20, synced: 20, pending: 0 });
+	expect(local.memberCount(audienceId)).toBe(20);
+});
+
+it('a static-data journal an older version wrote moves into Redis once: delivered, counted once, removed from static data', async () => {
+	const audienceId = await createAudience(local, 'migrate');
+	// Regular mode: TikTok failing, 20 users pending; the journal as versions before 0.2 kept it in static data.
+	const regular = newTikTokCoordinator();
+	setCoordinatorForTests(regular);
 	local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
 	const before = await execute(syncParameters(audienceId), emails(20, 'old-'));
 	expect(before.metrics).toMatchObject({ engine: 'in-process', entered: 20, pending: 20 });
-	const journaled = before.staticData;
-	expect(JSON.stringify(journaled.global)).toContain(STATIC_DATA_KEY);
+	const journaled: IDataObject = {
+		global: { [STATIC_DATA_KEY]: { version: 1, nodes: { [NAME]: JSON.parse(JSON.stringify(regular.exportJournal(`wf-queue:${NAME}`))) } } },
+	};
+	rmSync(journalFolder(), { recursive: true, force: true });
 	(setCoordinatorForTests(undefined) as { reset(): void }).reset();
 	local.clearFaults();
 
@@ -183,8 +218,7 @@ it('a static-data journal from regular mode moves into Redis once: delivered, co
 	const flush = await execute({ operation: 'flush' }, [{}], structuredClone(journaled));
 	expect(flush.metrics).toMatchObject({ entered: 20, synced: 20, pending: 0, errored: 0 });
 	expect(local.memberCount(audienceId)).toBe(20);
-	const saved = (flush.staticData.global as IDataObject)[STATIC_DATA_KEY] as { nodes: IDataObject };
-	expect(saved.nodes[NAME]).toBeUndefined();
+	expect((flush.staticData.global as IDataObject)[STATIC_DATA_KEY]).toBeUndefined();
 
 	// Another worker handed the same old static data: not moved twice, counts unchanged.
 	becomeProcess();

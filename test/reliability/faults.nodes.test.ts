@@ -11,10 +11,11 @@ import { digestHex } from '../../nodes/shared/digest';
 import { resetPacers } from '../../nodes/shared/transport/rateLimit';
 import { SyncCoordinator } from '../../nodes/TikTokBatchSync/engine';
 import { setCoordinatorForTests } from '../../nodes/TikTokBatchSync/coordinator';
-import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { readJournalFile } from '../../nodes/TikTokBatchSync/engine';
+import { journalFilePath } from '../../nodes/TikTokBatchSync/journalStore';
 import { DEMO, startTikTokLocal, type FaultSpec, type TikTokLocal } from '../tiktok-local/server';
 import { accessTokenCredentials, addParameters, audienceNode, batchNode, createAudience, expectInvariant, locator, syncParameters } from '../harness/fixtures';
-import { Driver, InflightTracker, runOne, type NodeRun, watchUnhandled, syncResults } from './helpers';
+import { forgetJournals, Driver, InflightTracker, runOne, type NodeRun, watchUnhandled, syncResults } from './helpers';
 import { FakeClock, HOUR, MINUTE, T0 } from '../harness/clock';
 
 let local: TikTokLocal;
@@ -34,7 +35,7 @@ function expectMembersExactly(audienceId: string, list: string[]): void {
 }
 
 function journalOf(run: NodeRun): string {
-	return JSON.stringify((run.staticData.global as IDataObject)[STATIC_DATA_KEY]);
+	return run.journalText;
 }
 
 /** A Batch Sync execution, driven on the manual clock until it returns. */
@@ -73,6 +74,7 @@ afterAll(async () => {
 beforeEach(() => {
 	local.reset();
 	resetPacers();
+	forgetJournals();
 	clock = new FakeClock(T0);
 	driver = new Driver(clock, tracker);
 	coordinator = newTikTokCoordinator({ clock, random: () => 0.5 });
@@ -186,9 +188,9 @@ describe('TikTok Batch Sync node', () => {
 			errored: 300,
 			erroredReasons: { 'gave up after 13 h of retries: TikTok error 40105: Access token is incorrect or has been revoked.': 300 },
 		});
-		const journal = JSON.parse(journalOf(after)) as { nodes: Record<string, { queues: unknown[]; counters: IDataObject }> };
-		expect(journal.nodes['TikTok Batch Sync'].queues).toEqual([]);
-		expect(journal.nodes['TikTok Batch Sync'].counters).toMatchObject({ errored: 300, pending: 0 });
+		const journal = readJournalFile(journalFilePath('wf-reliability', 'TikTok Batch Sync'))?.journal;
+		expect(journal?.queues).toEqual([]);
+		expect(journal?.counters).toMatchObject({ errored: 300, pending: 0 });
 		expect(local.memberCount(audienceId)).toBe(0);
 	});
 

@@ -4,6 +4,8 @@
  * still crosses a socket), a generator node for large or hostile inputs, and watchers for unhandled rejections,
  * n8n's logger and the console.
  */
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import * as vm from 'node:vm';
 
 import { Logger } from '@n8n/backend-common';
@@ -21,6 +23,8 @@ import {
 } from 'n8n-workflow';
 
 import { TikTokClient } from '../../nodes/shared/transport/client';
+import { journalFolder, resetJournalMemory, workflowJournalFolder } from '../../nodes/TikTokBatchSync/journalStore';
+import { forgetReusedSenders } from '../../nodes/TikTokBatchSync/sender';
 import { chain, outputOf, registerNodeType, runWorkflow, type CredentialFixtures } from '../harness/n8n';
 import type { TikTokLocal } from '../tiktok-local/server';
 import { FakeClock } from '../harness/clock';
@@ -201,10 +205,29 @@ export interface NodeRun {
 	run: IRun;
 	/** What n8n would save: a plain JSON copy of the static data after the run. */
 	staticData: IDataObject;
+	/** The text of the workflow's Batch Sync journal files after the run (regular mode keeps the journal there). */
+	journalText: string;
 	/** Output `index` of the node under test, as JSON. */
 	output(index?: number): IDataObject[];
 	/** The run's error, if the workflow failed. */
 	error?: IRun['data']['resultData']['error'];
+}
+
+/** Every journal file of a workflow, as text (empty when there is none). */
+export function workflowJournalText(workflowId: string): string {
+	const folder = workflowJournalFolder(workflowId);
+	if (!existsSync(folder)) return '';
+	return readdirSync(folder)
+		.sort()
+		.map((name) => readFileSync(join(folder, name), 'utf8'))
+		.join('');
+}
+
+/** A fresh n8n data folder for the journal, and no scope remembered (a new process). */
+export function forgetJournals(): void {
+	resetJournalMemory();
+	forgetReusedSenders();
+	rmSync(journalFolder(), { recursive: true, force: true });
 }
 
 export async function runOne(
@@ -225,6 +248,7 @@ export async function runOne(
 	return {
 		run,
 		staticData: JSON.parse(JSON.stringify(staticData)) as IDataObject,
+		journalText: workflowJournalText(options.workflowId ?? 'wf-reliability'),
 		output: (index = 0) => outputOf(run, node.name, index).map((item) => item.json),
 		error: run.data.resultData.error,
 	};

@@ -11,7 +11,8 @@ import { decodeGroupIds, parseJournal } from '../../nodes/TikTokBatchSync/engine
 import { adviceFor } from '../../nodes/shared/errors';
 import { digestHex } from '../../nodes/shared/digest';
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { journalFilePath } from '../../nodes/TikTokBatchSync/journalStore';
+import { readJournalFile } from '../../nodes/TikTokBatchSync/engine';
 import { MAX_AUDIENCES_PER_ADVERTISER, type TikTokLocal } from '../tiktok-local/server';
 import { US, addParameters, audienceNode, batchNode, createAudience, expectInvariant, locator, syncParameters } from '../harness/fixtures';
 import { Driver, InflightTracker, runOne, type NodeRun, watchUnhandled, syncResults } from './helpers';
@@ -101,9 +102,8 @@ describe('Max Pending Users (the journal bound) reached while TikTok fails', () 
 	const run = (parameters: IDataObject, records: IDataObject[], extra: Parameters<typeof runOne>[3] = {}, onError?: 'continueRegularOutput') =>
 		driver.settle(runOne(local, batchNode(parameters, onError ? { onError } : {}), records, { workflowId: 'wf-bound', ...extra }));
 
-	function journaledHashes(staticData: IDataObject): { hashes: string[]; users: number; counters: IDataObject } {
-		const stored = (staticData.global as IDataObject)[STATIC_DATA_KEY] as { nodes: Record<string, unknown> };
-		const journal = parseJournal(stored.nodes['TikTok Batch Sync']);
+	function journaledHashes(): { hashes: string[]; users: number; counters: IDataObject } {
+		const journal = parseJournal(readJournalFile(journalFilePath('wf-bound', 'TikTok Batch Sync'))?.journal);
 		const hashes: string[] = [];
 		let users = 0;
 		for (const queue of journal.queues) {
@@ -128,7 +128,7 @@ describe('Max Pending Users (the journal bound) reached while TikTok fails', () 
 		);
 		expect(first.error?.description).toBe('15 of 42 users were refused; the others were accepted and are journaled.');
 		// Nothing silently dropped: exactly the first 25 valid users are journaled (hashed), the 2 invalid ones counted.
-		const journal = journaledHashes(first.staticData);
+		const journal = journaledHashes();
 		expect(journal.users).toBe(25);
 		expect(journal.hashes.sort()).toEqual(valid.slice(0, 25).map((email) => digestHex('sha256', email)).sort());
 		expect(journal.counters).toMatchObject({ entered: 27, pending: 25, notSynced: 2, synced: 0, errored: 0 });
@@ -159,7 +159,7 @@ describe('Max Pending Users (the journal bound) reached while TikTok fails', () 
 		const rejected = first.output(1).filter((user) => (user.tiktokSync as IDataObject).status === 'rejected');
 		expect(rejected.map((user) => user.email)).toEqual(valid.slice(25));
 		expect((rejected[0].tiktokSync as IDataObject).reason).toMatch(/^15 user\(s\) were not accepted: 25 users are already waiting/);
-		expect(journaledHashes(first.staticData).users).toBe(25);
+		expect(journaledHashes().users).toBe(25);
 	});
 });
 

@@ -8,7 +8,8 @@ import type { IDataObject, ILoadOptionsFunctions, INode } from 'n8n-workflow';
 
 import { TikTokBatchSync } from '../../nodes/TikTokBatchSync/TikTokBatchSync.node';
 import { getCoordinator } from '../../nodes/TikTokBatchSync/coordinator';
-import { STATIC_DATA_KEY } from '../../nodes/TikTokBatchSync/journalStore';
+import { journalFilePath } from '../../nodes/TikTokBatchSync/journalStore';
+import { readJournalFile, type Journal } from '../../nodes/TikTokBatchSync/engine';
 import { TikTokClient } from '../../nodes/shared/transport/client';
 import type { CredentialFixtures } from '../harness/n8n';
 import { DEMO, OTHER, type TikTokLocal } from '../tiktok-local/server';
@@ -93,6 +94,7 @@ function leaks(surfaces: Surface[], needles: string[]): Array<[string, string[]]
 function surfacesOf(label: string, run: NodeRun, kind: 'batch' | 'audience'): Surface[] {
 	const surfaces: Surface[] = [
 		{ name: `${label}: workflow static data`, text: JSON.stringify(run.staticData) },
+		{ name: `${label}: journal files`, text: run.journalText },
 		{ name: `${label}: errors and hints`, text: runErrors(run.run).map(errorJson).join('\n') },
 	];
 	if (run.error) return surfaces;
@@ -124,7 +126,7 @@ it('known emails, phones and device IDs appear nowhere: static data, outputs, er
 	} as TikTokClient['request']);
 	const capture = captureLogs();
 	const surfaces: Surface[] = [];
-	let pendingJournal: IDataObject | undefined;
+	let pendingJournal: Journal | undefined;
 	let passedThrough = '';
 	try {
 		const batchOptions = { defaultCountryCode: '1' };
@@ -140,7 +142,7 @@ it('known emails, phones and device IDs appear nowhere: static data, outputs, er
 		local.injectFault({ durationMs: 30_000, pathIncludes: 'segment/mapping', code: 50000 });
 		const pending = await runOne(local, batchNode(syncParameters(good, batchOptions, batchFields)), records, { workflowId: 'wf-p2' });
 		expect(pending.output(0)[0]).toMatchObject({ pending: SENDABLE, notSynced: 7 });
-		pendingJournal = (pending.staticData.global as IDataObject)[STATIC_DATA_KEY] as IDataObject;
+		pendingJournal = readJournalFile(journalFilePath('wf-p2', 'TikTok Batch Sync'))?.journal;
 		surfaces.push(...surfacesOf('batch pending', pending, 'batch'));
 
 		// Batch Sync: the backlog is full (NodeOperationError), with the same failing TikTok.
@@ -191,8 +193,7 @@ it('known emails, phones and device IDs appear nowhere: static data, outputs, er
 
 	// The checks are not vacuous: the journal holds pending users, the logs hold the engine's lines, TikTok got
 	// requests, and the same scan does find the values where they legitimately are (the input passed through).
-	const journalNodes = (pendingJournal?.nodes ?? {}) as Record<string, { queues: Array<{ groups: Array<{ rows: number }> }> }>;
-	expect(journalNodes['TikTok Batch Sync'].queues[0].groups[0].rows).toBe(SENDABLE);
+	expect(pendingJournal?.queues[0].groups[0].rows).toBe(SENDABLE);
 	expect(capture.lines.some((line) => line.includes('Workflow execution started'))).toBe(true);
 	expect(sent.some((request) => request.includes('segment/mapping/'))).toBe(true);
 	expect(leaksIn(passedThrough, NEEDLES).length).toBeGreaterThan(5);
@@ -222,7 +223,7 @@ it('when TikTok fails, no error carries the access token or the app secret', asy
 	const capture = captureLogs();
 	const texts: Surface[] = [];
 	const record = (name: string, run: NodeRun) => {
-		texts.push({ name, text: runErrors(run.run).map(errorJson).join('\n') + JSON.stringify(run.staticData) });
+		texts.push({ name, text: runErrors(run.run).map(errorJson).join('\n') + JSON.stringify(run.staticData) + run.journalText });
 		if (!run.error) texts.push({ name: `${name} output`, text: JSON.stringify(run.run.data.resultData.runData) });
 	};
 	const getParameters = { resource: 'audience', operation: 'get', advertiserId: locator(DEMO.advertisers[0].id), audienceId: locator(audienceId) };

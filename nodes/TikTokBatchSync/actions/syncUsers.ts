@@ -1,7 +1,6 @@
-import { NodeOperationError, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
+import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INodeExecutionData } from 'n8n-workflow';
 
 import { resolveAudience } from '../../shared/audiences';
-import { getConnection } from '../../shared/connection';
 import { checkTikTokId, itemActionReader, matchValueReaders, readMatchSettings, type ItemAction } from '../../shared/descriptions';
 import { toNodeError } from '../../shared/errors';
 import { idTypeFor } from '../../shared/identifiers/fields';
@@ -13,7 +12,7 @@ import { StateUnavailableError, tallyReasons, type SyncUser } from '../engine';
 import { bookFor } from '../journalStore';
 import { metricsItem, syncRunMetrics } from '../metrics';
 import { readSyncOptions } from '../options';
-import { senderFor } from '../sender';
+import { reusedSenderFor } from '../sender';
 
 /**
  * Sync Users: hash this run's users, hand them to the process-wide engine, wait (or not) for delivery, keep the
@@ -35,7 +34,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const match = readMatchSettings(this);
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
 
-	const sender = senderFor(await getConnection(this), scope, requestsPerSecond);
+	const sender = await reusedSenderFor(this, scope, requestsPerSecond);
 	let restoreProblem: string | undefined;
 	try {
 		await journal.setProfile(node.name, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
@@ -121,7 +120,20 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		noPersistence: engineContext.state.noPersistence,
 	});
 
-	const usersOut: INodeExecutionData[] = items.map((item, itemIndex) => {
+	// Users with the same outcome share one (frozen) tiktokSync object: at 100 users per execution, one object per
+	// distinct outcome instead of one per user.
+	const statuses = new Map<string, IDataObject>();
+	const statusOf = (status: string, reason: string | undefined, itemAction: string | undefined): IDataObject => {
+		const key = `${status}\u0000${reason ?? ''}\u0000${itemAction ?? ''}`;
+		let value = statuses.get(key);
+		if (!value) {
+			value = Object.freeze({ status, ...(reason ? { reason } : {}), audienceId, ...(itemAction ? { action: itemAction } : {}) }) as IDataObject;
+			statuses.set(key, value);
+		}
+		return value;
+	};
+	const usersOut: INodeExecutionData[] = new Array(items.length);
+	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		const userIndex = userIndexOfItem[itemIndex];
 		const outcome = userIndex >= 0 ? result.outcomes[userIndex] : undefined;
 		const status = outcome ? outcome.status : 'not_synced';
@@ -129,14 +141,11 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 		const applied = userIndex >= 0 ? result.actions[userIndex] : undefined;
 		const itemAction = applied ? (applied === 'delete' ? 'remove' : 'add') : actionOfItem[itemIndex];
 		const reason = outcome ? outcome.reason : notSyncedReasonOfItem[itemIndex];
-		return {
-			json: {
-				...item.json,
-				tiktokSync: { status, ...(reason ? { reason } : {}), audienceId, ...(itemAction ? { action: itemAction } : {}) },
-			},
+		usersOut[itemIndex] = {
+			json: { ...items[itemIndex].json, tiktokSync: statusOf(status, reason, itemAction) },
 			pairedItem: { item: itemIndex },
 		};
-	});
+	}
 
 	if (result.rejection) {
 		const { rejection } = result;

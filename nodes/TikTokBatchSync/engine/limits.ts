@@ -52,3 +52,6 @@ export const SHUTDOWN_WAIT_MS = 10_000;
 
 /** A scope's journal file is rewritten whole once its appends pass this size and twice its last rewrite. */
 export const JOURNAL_COMPACT_MIN_BYTES = 1 << 20;
+
+/** How long Sync Users reuses the connection read from its credential (ms) before reading the credential again. */
+export const SENDER_REUSE_MS = 5_000;
