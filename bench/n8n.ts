@@ -167,6 +167,27 @@ function noopWorkflow(path: string) {
 	return workflow('bench: No Operation', [webhookTrigger(path, { responseMode: 'lastNode' }), splitOut(), node('No Operation', 'n8n-nodes-base.noOp')]);
 }
 
+const PATHS: Record<ResponseMode | 'noop', string> = { wait: 'bench-wait', return: 'bench-return', noop: 'bench-noop' };
+
+/** Owner, API key, the credential for the local TikTok API, and the three workflows, active. */
+async function setUpWorkflows(n8n: N8nInstance, tiktok: TikTokProcess, config: N8nBenchConfig): Promise<N8nClient> {
+	const client = new N8nClient(n8n.baseUrl);
+	await client.setupOwner();
+	await client.createApiKey('bench');
+	const credential = await client.createCredential({ name: 'bench: TikTok (local)', type: 'tikTokBusinessApi', data: tikTokApiCredentialData(tiktok.url) });
+	const workflows = [
+		batchSyncWorkflow(PATHS.wait, 'wait', config.waitWindowSeconds, credential),
+		batchSyncWorkflow(PATHS.return, 'return', undefined, credential),
+		noopWorkflow(PATHS.noop),
+	];
+	for (const input of workflows) {
+		const created = await client.createWorkflow(input);
+		await client.activateWorkflow(created.id);
+	}
+	for (const path of Object.values(PATHS)) await client.waitForWebhookRegistered(path);
+	return client;
+}
+
 /** One n8n with `packed` installed: every case, paired rounds. */
 export async function runN8nBench(opts: {
 	label: string;
@@ -198,23 +219,9 @@ export async function runN8nBench(opts: {
 			},
 		});
 		opts.log(`  ${opts.label}: n8n ${runtime.n8nVersion} ready in ${(n8n.lastStartupMs / 1000).toFixed(1)} s (pid ${n8n.pid})`);
-		const client = new N8nClient(n8n.baseUrl);
-		await client.setupOwner();
-		await client.createApiKey('bench');
-		const credential = await client.createCredential({ name: 'bench: TikTok (local)', type: 'tikTokBusinessApi', data: tikTokApiCredentialData(tiktok.url) });
-		const paths: Record<ResponseMode | 'noop', string> = { wait: 'bench-wait', return: 'bench-return', noop: 'bench-noop' };
-		const workflows = [
-			batchSyncWorkflow(paths.wait, 'wait', config.waitWindowSeconds, credential),
-			batchSyncWorkflow(paths.return, 'return', undefined, credential),
-			noopWorkflow(paths.noop),
-		];
-		for (const input of workflows) {
-			const created = await client.createWorkflow(input);
-			await client.activateWorkflow(created.id);
-		}
-		for (const path of Object.values(paths)) await client.waitForWebhookRegistered(path);
+		await setUpWorkflows(n8n, tiktok, config);
 		// Warm-up: JIT, the audience lookup, database pages.
-		for (const path of Object.values(paths)) await block(n8n, path, config.warmupCalls, 10, config.concurrency);
+		for (const path of Object.values(PATHS)) await block(n8n, path, config.warmupCalls, 10, config.concurrency);
 
 		const cases: N8nCaseResult[] = [];
 		for (const users of config.usersPerCall) {
@@ -226,7 +233,7 @@ export async function runN8nBench(opts: {
 					const order: Array<'batch' | 'noop'> = round % 2 === 0 ? ['batch', 'noop'] : ['noop', 'batch'];
 					const cost: Record<'batch' | 'noop', number> = { batch: 0, noop: 0 };
 					for (const which of order) {
-						const measured = await block(n8n, which === 'batch' ? paths[mode] : paths.noop, calls, users, config.concurrency);
+						const measured = await block(n8n, which === 'batch' ? PATHS[mode] : PATHS.noop, calls, users, config.concurrency);
 						cost[which] = measured.cpuUs / calls;
 						if (which === 'batch') batchSeconds += measured.seconds;
 					}
@@ -269,5 +276,80 @@ export async function runN8nBench(opts: {
 		await n8n?.stop().catch(() => undefined);
 		await tiktok?.close();
 		if (!profileDir) rmSync(workDir, { recursive: true, force: true });
+	}
+}
+
+export interface ProfileDiff {
+	usersPerCall: number;
+	mode: ResponseMode;
+	calls: number;
+	/** n8n's CPU per execution from /proc in each profiled session. */
+	batchUsPerExecution: number;
+	noopUsPerExecution: number;
+	/** Self time per execution, Batch Sync session minus No-Op session, by area and by function (µs). */
+	byArea: Array<{ area: string; batchUs: number; noopUs: number; diffUs: number }>;
+	topFunctions: Array<{ name: string; area: string; diffUs: number }>;
+}
+
+/**
+ * Where n8n's extra CPU goes: two profiled sessions of the same n8n (--cpu-prof), one calling only the Batch Sync
+ * workflow and one calling only the No-Op workflow, the same number of times; the difference of self time per
+ * execution, by area (this package, n8n-core, n8n's database layer, …) and by function.
+ */
+export async function runN8nProfileDiff(opts: { users: number; mode: ResponseMode; calls: number; log: (line: string) => void }): Promise<ProfileDiff> {
+	const config = N8N_BENCH_CONFIG;
+	const workDir = mkdtempSync(join(tmpdir(), 'n8n-tiktok-bench-prof-'));
+	const userFolder = join(workDir, 'home');
+	packAndInstall(userFolder);
+	const profileDir = join(workDir, 'profiles');
+	mkdirSync(profileDir, { recursive: true });
+	let tiktok: TikTokProcess | undefined;
+	let n8n: N8nInstance | undefined;
+	try {
+		tiktok = await startTikTokProcess({ env: { TIKTOK_LOCAL_BENCH: '1' } });
+		n8n = await startN8n({ majorVersion: 2, userFolder, env: { N8N_LOG_LEVEL: 'warn', NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } });
+		await setUpWorkflows(n8n, tiktok, config);
+		const sessions: Record<'batch' | 'noop', { summary: ProfileSummary; cpuUs: number }> = {} as never;
+		for (const which of ['batch', 'noop'] as const) {
+			await n8n.restart();
+			const path = which === 'batch' ? PATHS[opts.mode] : PATHS.noop;
+			await new N8nClient(n8n.baseUrl).waitForWebhookRegistered(path);
+			const pid = n8n.pid!;
+			await block(n8n, path, config.warmupCalls, opts.users, config.concurrency);
+			const measured = await block(n8n, path, opts.calls, opts.users, config.concurrency);
+			await n8n.stop();
+			const file = readdirSync(profileDir).find((name) => name.includes(`.${pid}.`) && name.endsWith('.cpuprofile'));
+			if (!file) throw new Error(`no CPU profile of n8n (pid ${pid}) in ${profileDir}`);
+			sessions[which] = { summary: summarizeProfile(join(profileDir, file), 400), cpuUs: measured.cpuUs / opts.calls };
+			opts.log(`  profile (${which}, ${opts.users} user(s)/call, ${opts.mode}): ${join(profileDir, file)}`);
+		}
+		const executions = config.warmupCalls + opts.calls;
+		const perExecution = (ms: number) => (ms * 1000) / executions;
+		const areas = new Set([...sessions.batch.summary.byArea.map((a) => a.area), ...sessions.noop.summary.byArea.map((a) => a.area)]);
+		const areaUs = (which: 'batch' | 'noop', area: string) => perExecution(sessions[which].summary.byArea.find((a) => a.area === area)?.ms ?? 0);
+		const functions = new Map<string, { area: string; diffUs: number }>();
+		for (const fn of sessions.batch.summary.topFunctions) functions.set(fn.name, { area: fn.area, diffUs: perExecution(fn.ms) });
+		for (const fn of sessions.noop.summary.topFunctions) {
+			const entry = functions.get(fn.name) ?? { area: fn.area, diffUs: 0 };
+			entry.diffUs -= perExecution(fn.ms);
+			functions.set(fn.name, entry);
+		}
+		return {
+			usersPerCall: opts.users,
+			mode: opts.mode,
+			calls: opts.calls,
+			batchUsPerExecution: sessions.batch.cpuUs,
+			noopUsPerExecution: sessions.noop.cpuUs,
+			byArea: [...areas]
+				.map((area) => ({ area, batchUs: areaUs('batch', area), noopUs: areaUs('noop', area), diffUs: areaUs('batch', area) - areaUs('noop', area) }))
+				.sort((a, b) => b.diffUs - a.diffUs),
+			topFunctions: [...functions]
+				.map(([name, entry]) => ({ name, ...entry }))
+				.sort((a, b) => b.diffUs - a.diffUs)
+				.slice(0, 30),
+		};
+	} finally {
+		await n8n?.stop().catch(() => undefined);
+		await tiktok?.close();
 	}
 }

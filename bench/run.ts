@@ -22,7 +22,7 @@ import type { QueueResult, RedisMemoryResult } from './phases/queue';
 import type { ThroughputResult } from './phases/throughput';
 import type { ServerUrls } from './lib/local';
 import { mirrorPhases, mirrorRows, type MirrorRun } from './lib/mirror';
-import { N8N_BENCH_CONFIG, runN8nBench, type N8nRunResult } from './n8n';
+import { N8N_BENCH_CONFIG, runN8nBench, runN8nProfileDiff, type N8nRunResult } from './n8n';
 import { median, sig, wallNow } from './lib/stats';
 
 const ROOT = join(__dirname, '..');
@@ -59,6 +59,8 @@ const MIRROR_ONLY = process.argv.includes('--mirror-only');
 const N8N_ONLY = process.argv.includes('--n8n');
 const N8N_BEFORE = process.argv.find((arg) => arg.startsWith('--n8n-before='))?.slice('--n8n-before='.length);
 const N8N_PROFILE = process.argv.includes('--n8n-prof');
+/** `--n8n-prof-diff=100:return`: two profiled n8n sessions (Batch Sync only, No-Op only), their difference per execution. */
+const N8N_PROFILE_DIFF = process.argv.find((arg) => arg.startsWith('--n8n-prof-diff='))?.slice('--n8n-prof-diff='.length);
 const PROFILE_DIR = process.argv.includes('--cpu-prof') ? join(os.tmpdir(), `tiktok-bench-profiles-${Date.now()}`) : undefined;
 const CONFIG = {
 	cpu: { users: 200_000, repeats: 5, phones: 30_000 },
@@ -537,6 +539,19 @@ async function main(): Promise<void> {
 /** The real-n8n phase alone: this checkout (and `--n8n-before`'s commit), the table, and bench/results-n8n.json. */
 async function n8nOnly(): Promise<void> {
 	log('phases:');
+	if (N8N_PROFILE_DIFF) {
+		const [users, mode] = N8N_PROFILE_DIFF.split(':');
+		const diff = await runN8nProfileDiff({ users: Number(users) || 100, mode: mode === 'wait' ? 'wait' : 'return', calls: 600, log });
+		process.stdout.write(
+			`\nn8n CPU per execution (/proc, profiled): Batch Sync ${fmt.int(diff.batchUsPerExecution)} µs, No-Op ${fmt.int(diff.noopUsPerExecution)} µs\n` +
+				`Self time per execution, Batch Sync − No-Op, by area (µs; Batch Sync / No-Op):\n`,
+		);
+		for (const area of diff.byArea) process.stdout.write(`  ${fmt.num(area.diffUs, 0).padStart(7)}  ${area.area} (${fmt.num(area.batchUs, 0)} / ${fmt.num(area.noopUs, 0)})\n`);
+		process.stdout.write('By function (µs per execution, Batch Sync − No-Op):\n');
+		for (const fn of diff.topFunctions) process.stdout.write(`  ${fmt.num(fn.diffUs, 1).padStart(7)}  ${fn.name}  [${fn.area}]\n`);
+		writeFileSync(join(os.tmpdir(), `tiktok-n8n-profile-diff-${users}-${mode}.json`), `${JSON.stringify(diff, roundFloats, '\t')}\n`);
+		return;
+	}
 	const journal = await journalEndPhase();
 	const now = await runN8nBench({ label: 'now', profile: N8N_PROFILE, log });
 	const before = N8N_BEFORE ? await runN8nBench({ label: `before (${N8N_BEFORE})`, beforeRef: N8N_BEFORE, profile: N8N_PROFILE, log }) : undefined;

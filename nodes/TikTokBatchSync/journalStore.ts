@@ -52,14 +52,14 @@ export function journalFolder(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /** A workflow's folder of journal files: its id when that is a plain name, else a digest of it. */
-export function workflowJournalFolder(workflowKeyValue: string): string {
+export function workflowJournalFolder(workflowKeyValue: string, folder: string = journalFolder()): string {
 	const name = /^[A-Za-z0-9_-]{1,64}$/.test(workflowKeyValue) ? workflowKeyValue : `wf-${digestHex('sha256', workflowKeyValue).slice(0, 24)}`;
-	return join(journalFolder(), name);
+	return join(folder, name);
 }
 
 /** A node's journal file (node names may hold any character: the file is named by a digest, the name is inside). */
-export function journalFilePath(workflowKeyValue: string, nodeName: string): string {
-	return join(workflowJournalFolder(workflowKeyValue), `${digestHex('sha256', nodeName).slice(0, 24)}.jsonl`);
+export function journalFilePath(workflowKeyValue: string, nodeName: string, folder: string = journalFolder()): string {
+	return join(workflowJournalFolder(workflowKeyValue, folder), `${digestHex('sha256', nodeName).slice(0, 24)}.jsonl`);
 }
 
 /** Every journal file of a workflow, read back, by node name. */

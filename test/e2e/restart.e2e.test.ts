@@ -5,14 +5,18 @@
  * 1. the local TikTok answers 40100 (rate limit) to every segment/mapping request; sign-ups come in through the
  *    webhook; with Wait for Delivery on, each call returns once its users are scheduled for retry: pending. Sign-ups
  *    arriving during the pause TikTok asked for return after the window too, not after the pause;
- * 2. the Batch Sync journal in the workflow's static data holds them, hashed (no raw email anywhere);
+ * 2. the Batch Sync journal file in n8n's data folder holds them, hashed (no raw email anywhere); static data holds
+ *    no journal;
  * 3. n8n is SIGKILLed (the local TikTok runs in the jest process and lives on), the fault is cleared, n8n restarts;
  * 4. the flush webhook runs Flush & Report, which restores the journal and delivers: every user reaches the
  *    audience, counted once; a sign-up after that is synced at once and the totals stay whole.
  * It also covers the harness around a crash: same port, same session cookie, active webhooks registered again.
  */
 import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 
+import { readJournalFile } from '../../nodes/TikTokBatchSync/engine';
+import { journalFilePath, journalFolder } from '../../nodes/TikTokBatchSync/journalStore';
 import { nodeOutput, nodeRuns } from './lib/client';
 import { importExample, nodeNamed, renewWebhooks } from './lib/examples';
 import { useSharedN8n, type SharedN8n } from './lib/shared';
@@ -44,13 +48,11 @@ describe('pending Batch Sync users survive a SIGKILL of n8n', () => {
 	const normalised = emails.map((_, i) => `pendinguser${i}@example.com`);
 	let journalWriter: string;
 
-	/** The Batch Sync journal in the workflow's static data (what n8n saved at the end of the executions). */
-	async function journal(): Promise<{ staticData: unknown; journal: StoredJournal | undefined }> {
-		const staticData = (await shared.client.getWorkflow(workflowId)).staticData as
-			| { global?: { tiktokBatchSync?: { nodes?: Record<string, StoredJournal> } } }
-			| null
-			| undefined;
-		return { staticData, journal: staticData?.global?.tiktokBatchSync?.nodes?.[SYNC_NODE] };
+	/** The node's journal file in n8n's data folder (appended at the end of each execution), and its text. */
+	async function journal(): Promise<{ text: string; journal: StoredJournal | undefined }> {
+		const path = journalFilePath(workflowId, SYNC_NODE, journalFolder({ N8N_USER_FOLDER: shared.state.config.userFolder }));
+		const text = existsSync(path) ? readFileSync(path, 'utf8') : '';
+		return { text, journal: readJournalFile(path)?.journal as StoredJournal | undefined };
 	}
 
 	async function waitForJournal(predicate: (j: StoredJournal) => boolean, timeoutMs = 15_000) {
@@ -73,7 +75,7 @@ describe('pending Batch Sync users survive a SIGKILL of n8n', () => {
 		await tiktok?.close();
 	});
 
-	it('while TikTok rate-limits, webhook sign-ups return pending and are journaled hashed in static data', async () => {
+	it('while TikTok rate-limits, webhook sign-ups return pending and are journaled hashed in the journal file', async () => {
 		const { client } = shared;
 		const credential = await client.createCredential({
 			name: 'restart: TikTok (local)',
@@ -137,7 +139,7 @@ describe('pending Batch Sync users survive a SIGKILL of n8n', () => {
 			if (firstWave.includes(user.body.email)) expect(user.tiktokSync).toMatchObject({ reason: expect.stringContaining('40100') });
 		}
 
-		// static data is saved at the end of each webhook execution, last writer wins: wait for the complete one
+		// each execution appends what changed at its end: wait for the last one
 		const saved = await waitForJournal((j) => j.counters.pending === USERS);
 		const journaled = saved.journal!;
 		journalWriter = journaled.writer;
@@ -145,8 +147,12 @@ describe('pending Batch Sync users survive a SIGKILL of n8n', () => {
 		const groups = journaled.queues.flatMap((q) => q.groups);
 		expect(groups.reduce((sum, g) => sum + g.users, 0)).toBe(USERS);
 		expect(groups.some((g) => g.failures >= 1 && /40100/.test(g.lastError ?? ''))).toBe(true);
-		// hashed identifiers only: no address, local part or domain in what n8n stored
-		const text = JSON.stringify(saved.staticData);
+		// the journal is no longer in the workflow's static data
+		const staticData = (await client.getWorkflow(workflowId)).staticData as { global?: Record<string, unknown> } | null | undefined;
+		expect(staticData?.global?.tiktokBatchSync).toBeUndefined();
+		// hashed identifiers only: no address, local part or domain in what the node stored
+		const text = saved.text;
+		expect(text.length).toBeGreaterThan(0);
 		expect(text).not.toContain('@');
 		expect(text.toLowerCase()).not.toContain('example.com');
 		expect(text.toLowerCase()).not.toMatch(/pending\.?user\d/);
