@@ -21,7 +21,7 @@ import { packAndInstall, packPackage, type PackedPackage } from '../test/e2e/lib
 import { getRuntime, REPO_DIR } from '../test/e2e/lib/runtime';
 import { DEMO, startTikTokProcess, tikTokApiCredentialData, type TikTokProcess } from '../test/e2e/lib/tiktok';
 import { node, webhookTrigger, workflow } from '../test/e2e/lib/workflow';
-import { summarizeProfile, type ProfileSummary } from './lib/cpuprofile';
+import { monotonicUs, summarizeProfile, type ProfileSummary } from './lib/cpuprofile';
 import { median, sleep } from './lib/stats';
 
 export type ResponseMode = 'wait' | 'return';
@@ -316,14 +316,17 @@ export async function runN8nProfileDiff(opts: { users: number; mode: ResponseMod
 			await new N8nClient(n8n.baseUrl).waitForWebhookRegistered(path);
 			const pid = n8n.pid!;
 			await block(n8n, path, config.warmupCalls, opts.users, config.concurrency);
+			const fromUs = monotonicUs();
 			const measured = await block(n8n, path, opts.calls, opts.users, config.concurrency);
+			const toUs = monotonicUs();
 			await n8n.stop();
 			const file = readdirSync(profileDir).find((name) => name.includes(`.${pid}.`) && name.endsWith('.cpuprofile'));
 			if (!file) throw new Error(`no CPU profile of n8n (pid ${pid}) in ${profileDir}`);
-			sessions[which] = { summary: summarizeProfile(join(profileDir, file), 400), cpuUs: measured.cpuUs / opts.calls };
+			// Only the samples of the measured block: startup and warm-up left out.
+			sessions[which] = { summary: summarizeProfile(join(profileDir, file), 400, { fromUs, toUs }), cpuUs: measured.cpuUs / opts.calls };
 			opts.log(`  profile (${which}, ${opts.users} user(s)/call, ${opts.mode}): ${join(profileDir, file)}`);
 		}
-		const executions = config.warmupCalls + opts.calls;
+		const executions = opts.calls;
 		const perExecution = (ms: number) => (ms * 1000) / executions;
 		const areas = new Set([...sessions.batch.summary.byArea.map((a) => a.area), ...sessions.noop.summary.byArea.map((a) => a.area)]);
 		const areaUs = (which: 'batch' | 'noop', area: string) => perExecution(sessions[which].summary.byArea.find((a) => a.area === area)?.ms ?? 0);

@@ -48,12 +48,23 @@ function shortUrl(url: string): string {
 	return index >= 0 ? url.slice(index + 'node_modules/'.length) : url.replace(/^file:\/\//, '');
 }
 
-/** Self time per function and per area; `(idle)` and `(program)` samples are left out of the shares. */
-export function summarizeProfile(file: string, top = 25): ProfileSummary {
+/** The monotonic clock V8 stamps profile samples with (µs), read in another process of the same machine. */
+export function monotonicUs(): number {
+	return Number(process.hrtime.bigint() / 1000n);
+}
+
+/**
+ * Self time per function and per area; `(idle)` and `(program)` samples are left out of the shares. `window` keeps
+ * only the samples taken between two monotonicUs() readings (e.g. a measured block, without startup and warm-up).
+ */
+export function summarizeProfile(file: string, top = 25, window?: { fromUs: number; toUs: number }): ProfileSummary {
 	const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
 	const byId = new Map(profile.nodes.map((node) => [node.id, node]));
 	const selfUs = new Map<number, number>();
+	let at = profile.startTime;
 	for (let i = 0; i < profile.samples.length; i++) {
+		at += profile.timeDeltas[i] ?? 0;
+		if (window && (at < window.fromUs || at > window.toUs)) continue;
 		const id = profile.samples[i];
 		selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
 	}

@@ -1,6 +1,7 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 
 import { toNodeError } from '../shared/errors';
+import { fixedParameter } from '../shared/fastParameters';
 import { searchAdvertisers, searchAudiences } from '../shared/methods/listSearch';
 import { flushAndReport } from './actions/flushAndReport';
 import { failedRunMetrics, metricsItem } from './metrics';
@@ -15,7 +16,7 @@ export class TikTokBatchSync implements INodeType {
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		const operation = this.getNodeParameter('operation', 0, 'sync') as string;
+		const operation = fixedParameter<string>(this, 'operation', 'sync');
 		try {
 			return operation === 'flush' ? await flushAndReport.call(this) : await syncUsers.call(this);
 		} catch (error) {

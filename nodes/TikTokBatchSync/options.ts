@@ -1,6 +1,7 @@
 import { NodeOperationError, type IExecuteFunctions, type INodeProperties } from 'n8n-workflow';
 import { z } from 'zod';
 
+import { nodeOf } from '../shared/fastParameters';
 import { processWide } from '../shared/processWide';
 import { TIKTOK_MAX_REQUESTS_PER_SECOND } from '../shared/transport/rateLimit';
 import { MAX_USERS_PER_REQUEST } from '../shared/transport/types';
@@ -147,7 +148,7 @@ function checkedOptions(): Map<string, SyncOptions> {
 
 /** The node's options, checked: a value out of range (often from an expression) is an error, not a silent clamp. */
 export function readSyncOptions(context: IExecuteFunctions): SyncOptions {
-	const raw = context.getNode().parameters.options;
+	const raw = nodeOf(context).parameters.options;
 	if (raw !== undefined && hasExpression(raw)) return checkSyncOptions(context);
 	const key = JSON.stringify(raw ?? {});
 	const cache = checkedOptions();

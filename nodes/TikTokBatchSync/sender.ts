@@ -2,6 +2,7 @@ import type { IExecuteFunctions } from 'n8n-workflow';
 
 import { forgetAudienceAfterFailure } from '../shared/audiences';
 import { ACCESS_TOKEN_CREDENTIAL, getConnection, OAUTH2_CREDENTIAL } from '../shared/connection';
+import { fixedParameter, nodeOf } from '../shared/fastParameters';
 import { processWide } from '../shared/processWide';
 import { describeTikTokFailure } from '../shared/errors';
 import { appKeyFor, TikTokClient, type TikTokConnection } from '../shared/transport/client';
@@ -16,6 +17,8 @@ export const ALREADY_PACED: RequestPacer = { acquire: async () => undefined };
 
 export interface Sender {
 	connection: TikTokConnection;
+	/** The TikTok app (or token digest) the connection belongs to: appKeyFor(connection). */
+	appKey: string;
 	/** A paced client for the node's own calls (audience lookups). */
 	client: TikTokClient;
 	send: SendMapping;
@@ -48,11 +51,13 @@ export function mappingSender(client: TikTokClient): SendMapping {
  * mode the one shared through Redis).
  */
 export function senderFor(connection: TikTokConnection, callerKey: string, requestsPerSecond?: number): Sender {
+	const appKey = appKeyFor(connection);
 	return {
 		connection,
+		appKey,
 		client: new TikTokClient(connection),
 		send: mappingSender(new TikTokClient(connection, { pacer: ALREADY_PACED })),
-		pacer: pacerFor(appKeyFor(connection), { callerKey, requestsPerSecond }),
+		pacer: pacerFor(appKey, { callerKey, requestsPerSecond }),
 	};
 }
 
@@ -72,8 +77,8 @@ function cachedSenders(): Map<string, CachedSender> {
  * unauthorized is read again at the next execution.
  */
 export async function reusedSenderFor(context: IExecuteFunctions, callerKey: string, requestsPerSecond?: number): Promise<Sender> {
-	const node = context.getNode();
-	const authentication = context.getNodeParameter('authentication', 0, 'oAuth2') as string;
+	const node = nodeOf(context);
+	const authentication = fixedParameter<string>(context, 'authentication', 'oAuth2');
 	const type = authentication === 'accessToken' ? ACCESS_TOKEN_CREDENTIAL : OAUTH2_CREDENTIAL;
 	const credentialId = node.credentials?.[type]?.id ?? '';
 	const key = JSON.stringify([context.getWorkflow().id ?? '', callerKey, type, credentialId, requestsPerSecond ?? 0]);

@@ -9,7 +9,7 @@ import {
 } from 'n8n-workflow';
 
 import { ACCESS_TOKEN_CREDENTIAL, OAUTH2_CREDENTIAL } from './connection';
-import { parameterReader } from './fastParameters';
+import { fixedParameter, parameterReader } from './fastParameters';
 import { MATCH_FIELD_SPECS, MATCH_FIELDS, type DeviceIdHash, type MatchField } from './identifiers/fields';
 import type { EmailNormalisation } from './identifiers/normalise';
 
@@ -226,9 +226,9 @@ export interface MatchSettings {
 
 /** Read Fields to Match and the identifier options (options live in the node's `options` collection). */
 export function readMatchSettings(context: IExecuteFunctions): MatchSettings {
-	const chosen = context.getNodeParameter('matchFields', 0, ['email']) as MatchField[];
+	const chosen = fixedParameter<MatchField[]>(context, 'matchFields', ['email']);
 	const fields = MATCH_FIELDS.filter((field) => chosen.includes(field));
-	const options = context.getNodeParameter('options', 0, {}) as {
+	const options = fixedParameter(context, 'options', {}) as {
 		emailNormalisation?: EmailNormalisation;
 		defaultCountryCode?: string;
 		deviceIdHash?: DeviceIdHash;

@@ -3,8 +3,16 @@
  * node type), so such state lives on a global symbol rather than in module scope: every copy finds the same value.
  */
 
+/** Each name's symbol, looked up once per module copy (the hot path asks for a few of them per execution). */
+const keys = new Map<string, symbol>();
+
 function keyOf(name: string): symbol {
-	return Symbol.for(`n8n-nodes-tiktok-audience-sync.${name}`);
+	let key = keys.get(name);
+	if (key === undefined) {
+		key = Symbol.for(`n8n-nodes-tiktok-audience-sync.${name}`);
+		keys.set(name, key);
+	}
+	return key;
 }
 
 type Holder<T> = Record<symbol, T | undefined>;

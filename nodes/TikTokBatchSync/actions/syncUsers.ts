@@ -3,9 +3,9 @@ import { NodeOperationError, type IDataObject, type IExecuteFunctions, type INod
 import { resolveAudience } from '../../shared/audiences';
 import { checkTikTokId, itemActionReader, matchValueReaders, readMatchSettings, type ItemAction } from '../../shared/descriptions';
 import { toNodeError } from '../../shared/errors';
+import { fixedLocatorValue, fixedParameter, nodeOf } from '../../shared/fastParameters';
 import { idTypeFor } from '../../shared/identifiers/fields';
 import { dedupeKey, hashUser } from '../../shared/identifiers/hash';
-import { appKeyFor } from '../../shared/transport/client';
 import { sharedAudienceNames } from '../../shared/sharedState';
 import { engineContextFor, sharedStateFailure } from '../coordinator';
 import { StateUnavailableError, tallyReasons, type SyncUser } from '../engine';
@@ -21,7 +21,7 @@ import { reusedSenderFor } from '../sender';
  */
 export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
-	const node = this.getNode();
+	const node = nodeOf(this);
 	const engineContext = await engineContextFor(this);
 	const coordinator = engineContext.engine;
 	const journal = bookFor(this, coordinator);
@@ -29,7 +29,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const { settings, requestsPerSecond, waitForDelivery: waitChoice } = readSyncOptions(this);
 	// Auto: in queue mode a waiting execution would hold one of the worker's slots for the whole window.
 	const waitForDelivery = waitChoice === 'auto' ? coordinator.kind === 'in-process' : waitChoice === 'wait';
-	const action = this.getNodeParameter('action', 0, 'add') as 'add' | 'remove' | 'perItem';
+	const action = fixedParameter<'add' | 'remove' | 'perItem'>(this, 'action', 'add');
 	const readItemAction = action === 'perItem' ? itemActionReader(this, items) : undefined;
 	const match = readMatchSettings(this);
 	if (match.fields.length === 0) throw new NodeOperationError(node, 'Choose at least one field in "Fields to Match"');
@@ -37,7 +37,7 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	const sender = await reusedSenderFor(this, scope, requestsPerSecond);
 	let restoreProblem: string | undefined;
 	try {
-		await journal.setProfile(node.name, { appKey: appKeyFor(sender.connection), requestsPerSecond, settings });
+		await journal.setProfile(node.name, { appKey: sender.appKey, requestsPerSecond, settings });
 		restoreProblem = await journal.restore(node.name, sender, settings);
 	} catch (error) {
 		throw sharedStateFailure(this, engineContext, error);
@@ -45,14 +45,14 @@ export async function syncUsers(this: IExecuteFunctions): Promise<INodeExecution
 	// An unreadable journal cannot be restored; say so once, and go on syncing the new users.
 	if (restoreProblem) this.addExecutionHints({ message: restoreProblem, location: 'outputPane' });
 
-	const advertiserId = String(this.getNodeParameter('advertiserId', 0, '', { extractValue: true }) ?? '').trim();
-	const selection = this.getNodeParameter('audienceSelection', 0, 'existing') as 'existing' | 'byName';
+	const advertiserId = fixedLocatorValue(this, 'advertiserId');
+	const selection = fixedParameter<'existing' | 'byName'>(this, 'audienceSelection', 'existing');
 	if (!advertiserId) throw new NodeOperationError(node, 'Choose an ad account');
 	checkTikTokId(node, 'advertiserId', advertiserId);
 	const ref =
 		selection === 'byName'
-			? String(this.getNodeParameter('audienceName', 0, ''))
-			: String(this.getNodeParameter('audienceId', 0, '', { extractValue: true }) ?? '').trim();
+			? String(fixedParameter(this, 'audienceName', ''))
+			: fixedLocatorValue(this, 'audienceId');
 	if (selection !== 'byName' && ref) checkTikTokId(node, 'audienceId', ref);
 	let audienceId: string;
 	try {
