@@ -42,8 +42,8 @@ export interface N8nBenchConfig {
 
 export const N8N_BENCH_CONFIG: N8nBenchConfig = {
 	concurrency: 16,
-	rounds: 5,
-	callsPerBlock: { 1: 400, 100: 150 },
+	rounds: 8,
+	callsPerBlock: { 1: 300, 100: 120 },
 	usersPerCall: [1, 100],
 	modes: ['wait', 'return'],
 	waitWindowSeconds: 0.1,
