@@ -5,7 +5,7 @@
  * execution end that brought one new user, and per execution end that changed nothing for the pending users; plus
  * the whole rewrite (snapshot) a process does once when it takes the scope back.
  *
- * Before (up to 0.1, workflow static data): the node wrote the coordinator's whole journal into static data
+ * Before (earlier builds, workflow static data): the node wrote the coordinator's whole journal into static data
  * (exportJournal), n8n serialised the whole static data into the database row (JSON.stringify) and read it back at the
  * next execution (JSON.parse): O(pending users) at every execution end.
  */
@@ -87,7 +87,7 @@ async function backlog(users: number): Promise<SyncCoordinator> {
 	return coordinator;
 }
 
-/** The static data the node wrote before (0.1): the whole journal of the scope under one key. */
+/** The static data the node wrote before: the whole journal of the scope under one key. */
 function staticDataJournal(coordinator: SyncCoordinator): IDataObject {
 	return { [STATIC_DATA_KEY]: { version: 1, nodes: { [NODE]: coordinator.exportJournal(SCOPE) } } } as unknown as IDataObject;
 }

@@ -24,7 +24,7 @@ import type { Sender } from './sender';
  * in the package's folder of n8n's data folder, `journals/<workflow>/<node>.jsonl`, appended at each execution end with
  * what changed. Queue mode: Redis (SharedScopeBook below).
  *
- * Versions before kept the journal in workflow static data, under this key of the global static data; a journal still
+ * Earlier builds kept the journal in workflow static data, under this key of the global static data; a journal still
  * found there is taken over once (into the file, or into Redis in queue mode) and removed from static data.
  */
 export const STATIC_DATA_KEY = 'tiktokBatchSync';

@@ -191,6 +191,11 @@ describe.each(kinds)('mirror on the $name store', (kind) => {
 		expect(emptied).toMatchObject({ removed: 4, rememberedAfter: 0 });
 		expect(audience.members.size).toBe(0);
 		expect(emptied.refusal).toBeUndefined();
+		// The audience was mirrored before: filling it again is no first run (forgetting the memory is).
+		const refilled = await mirror(storage, audience, people(2));
+		expect(refilled).toMatchObject({ firstRun: false, added: 2, removed: 0 });
+		await storage.forget();
+		expect(await mirror(storage, audience, people(2))).toMatchObject({ firstRun: true, added: 2 });
 	});
 
 	it('members left unconfirmed by a failed run are guarded by the safety limit like remembered ones', async () => {

@@ -198,9 +198,9 @@ it('a regular-mode journal file moves into Redis once: delivered, counted once, 
 	expect(local.memberCount(audienceId)).toBe(20);
 });
 
-it('a static-data journal an older version wrote moves into Redis once: delivered, counted once, removed from static data', async () => {
+it('a static-data journal an earlier build wrote moves into Redis once: delivered, counted once, removed from static data', async () => {
 	const audienceId = await createAudience(local, 'migrate');
-	// Regular mode: TikTok failing, 20 users pending; the journal as versions before 0.2 kept it in static data.
+	// Regular mode: TikTok failing, 20 users pending; the journal as earlier builds kept it in static data.
 	const regular = newTikTokCoordinator();
 	setCoordinatorForTests(regular);
 	local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });

@@ -8,7 +8,7 @@ import { isDestination } from './validation';
 
 /*
  * The journal is what a regular n8n process keeps of a scope between executions (journalLog.ts writes it to a file;
- * versions before 0.1 wrote it into workflow static data): the scope's
+ * earlier builds wrote it into workflow static data): the scope's
  * cumulative counters and every user not yet synced or errored (buffered, queued, in flight or waiting for a retry).
  * It holds hashed ids only. One group per request-sized chunk carries the timing shared by its users; ids are stored
  * per idSchema slot as base64 of the raw hash bytes (43 characters per SHA-256, about 44 bytes per user in total),

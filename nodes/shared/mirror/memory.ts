@@ -55,6 +55,14 @@ export class MirrorMemory {
 		return this.info ? layoutOf(this.info.types) : undefined;
 	}
 
+	/**
+	 * Whether a run ever changed the memory: more than the first, empty snapshot a first run writes before it sends
+	 * (a later snapshot, or changes in the log). An audience a mirror emptied has a history; a forgotten one has none.
+	 */
+	get hasHistory(): boolean {
+		return this.info !== undefined && (this.info.generation > 1 || this.info.count > 0 || this.logged > 0);
+	}
+
 	/** Members in the log since the snapshot. */
 	get pendingChanges(): number {
 		return this.logged;

@@ -338,8 +338,9 @@ export async function mirrorPart(storage: MirrorStorage, input: MirrorPartInput)
 	const comparison = await compareWithMemory(current, memory, layout, input.lastPart);
 	const unconfirmedBefore = memory.unconfirmed().count;
 	if (!existing) {
-		// Members left unconfirmed by an earlier run are remembered too: a run that may remove them is no first run.
-		session.firstRun = comparison.remembered === 0 && unconfirmedBefore === 0;
+		// Members left unconfirmed by an earlier run are remembered too: a run that may remove them is no first run;
+		// nor is a run after one that emptied the audience (allowed empty list).
+		session.firstRun = comparison.remembered === 0 && unconfirmedBefore === 0 && !memory.hasHistory;
 		session.rememberedAtStart = comparison.remembered + unconfirmedBefore;
 	}
 	// What earlier parts added is remembered now, yet new to this mirror, as in one run: not unchanged, and a removed

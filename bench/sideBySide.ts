@@ -1,0 +1,130 @@
+/**
+ * `npm run bench:side-by-side -- <other checkout> [rounds]`: the in-process engine of this checkout and of another one
+ * (an older commit, e.g. `git worktree add /tmp/before <commit>` followed by `npm ci` there), measured in one run on
+ * the same machine against one local TikTok API: engine users/s (1,000,000 users, the API in bench mode) and memory
+ * per user in the gathering window, queued and waiting for a retry. Rounds alternate which side goes first, so both
+ * see the same machine load; prints each round, the medians and this ÷ other.
+ *
+ * Each phase runs in a fresh process of its own checkout (that checkout's bench/phase.ts and node_modules), so the
+ * other side only needs the same phase names and arguments (throughput, memory), as every commit since they came.
+ */
+import { fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+import type { ServerUrls } from './lib/local';
+import { median } from './lib/stats';
+import type { MemoryResult } from './phases/memory';
+import type { ThroughputResult } from './phases/throughput';
+
+const HERE = resolve(__dirname, '..');
+const THROUGHPUT = { users: 1_000_000, perSubmit: 10_000, benchMode: true, hashInLoop: false };
+const MEMORY = { users: 250_000, windowUsers: 9_999 };
+const PHASE_TIMEOUT_MS = 180_000;
+
+interface Figures {
+	usersPerSecond: number;
+	clientCpuUsPerUser: number;
+	windowBytesPerUser: number;
+	queuedBytesPerUser: number;
+	retryBytesPerUser: number;
+}
+
+function log(line: string): void {
+	process.stderr.write(`${line}\n`);
+}
+
+function child(root: string, file: string, args: string[], extraFlags: string[], env: NodeJS.ProcessEnv) {
+	return fork(join(root, file), args, {
+		cwd: root,
+		execArgv: ['--import', 'tsx', ...extraFlags],
+		env,
+		stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+	});
+}
+
+async function startServer(): Promise<{ stop: () => void; urls: ServerUrls }> {
+	const server = child(HERE, 'bench/server.ts', ['--bench-mode'], [], process.env);
+	const urls = await new Promise<ServerUrls>((resolveUrls, reject) => {
+		const timer = setTimeout(() => reject(new Error('the local TikTok API did not start in 30 s')), 30_000);
+		server.once('message', (message) => {
+			clearTimeout(timer);
+			resolveUrls(message as ServerUrls);
+		});
+		server.once('exit', (code) => reject(new Error(`the local TikTok API exited (${code})`)));
+	});
+	return { urls, stop: () => server.kill('SIGTERM') };
+}
+
+function phase<T>(root: string, urls: ServerUrls, name: string, args: unknown): Promise<T> {
+	const process_ = child(root, 'bench/phase.ts', [name, JSON.stringify(args)], ['--expose-gc', '--max-old-space-size=4096'], {
+		...process.env,
+		BENCH_SERVER: JSON.stringify(urls),
+	});
+	return new Promise<T>((resolveResult, reject) => {
+		let result: T | undefined;
+		const timer = setTimeout(() => {
+			process_.kill('SIGKILL');
+			reject(new Error(`${root}: phase ${name} took longer than ${PHASE_TIMEOUT_MS / 1000} s`));
+		}, PHASE_TIMEOUT_MS);
+		process_.on('message', (message) => (result = (message as { result: T }).result));
+		process_.once('exit', (code) => {
+			clearTimeout(timer);
+			if (result !== undefined && code === 0) resolveResult(result);
+			else reject(new Error(`${root}: phase ${name} failed (exit ${code})`));
+		});
+	});
+}
+
+async function measure(root: string, urls: ServerUrls): Promise<Figures> {
+	const run = await phase<ThroughputResult>(root, urls, 'throughput', THROUGHPUT);
+	if (run.synced !== THROUGHPUT.users || run.serverUsersReceived !== THROUGHPUT.users) {
+		throw new Error(`${root}: the throughput run did not deliver every user exactly once: ${JSON.stringify(run)}`);
+	}
+	const memory = await phase<MemoryResult>(root, urls, 'memory', MEMORY);
+	return {
+		usersPerSecond: run.usersPerSecond,
+		clientCpuUsPerUser: run.clientCpuUsPerUser,
+		windowBytesPerUser: memory.window.totalBytesPerUser,
+		queuedBytesPerUser: memory.queued.totalBytesPerUser,
+		retryBytesPerUser: memory.retry.totalBytesPerUser,
+	};
+}
+
+async function main(): Promise<void> {
+	const [otherArg, roundsArg] = process.argv.slice(2);
+	if (!otherArg) throw new Error('usage: npm run bench:side-by-side -- <other checkout> [rounds]');
+	const other = resolve(otherArg);
+	if (!existsSync(join(other, 'bench/phase.ts')) || !existsSync(join(other, 'node_modules/.bin/tsx'))) {
+		throw new Error(`${other} has no bench/phase.ts or no node_modules (run npm ci there)`);
+	}
+	const rounds = Number(roundsArg ?? 5);
+	const { urls, stop } = await startServer();
+	const sides: Record<'this' | 'other', Figures[]> = { this: [], other: [] };
+	try {
+		for (let round = 0; round < rounds; round++) {
+			const order: Array<'this' | 'other'> = round % 2 === 0 ? ['other', 'this'] : ['this', 'other'];
+			for (const side of order) {
+				const figures = await measure(side === 'this' ? HERE : other, urls);
+				sides[side].push(figures);
+				log(`round ${round + 1} ${side}: ${JSON.stringify(figures)}`);
+			}
+		}
+	} finally {
+		stop();
+	}
+	const keys = Object.keys(sides.this[0]) as Array<keyof Figures>;
+	const lines = [`| Figure (median of ${rounds} rounds) | ${other} | this checkout | this ÷ other |`, '|---|---|---|---|'];
+	for (const key of keys) {
+		const before = median(sides.other.map((figures) => figures[key]));
+		const after = median(sides.this.map((figures) => figures[key]));
+		const all = (values: Figures[]) => values.map((figures) => figures[key].toFixed(key === 'usersPerSecond' ? 0 : 2)).join(' / ');
+		lines.push(`| ${key} | ${before.toFixed(2)} (${all(sides.other)}) | ${after.toFixed(2)} (${all(sides.this)}) | ${(after / before).toFixed(3)} |`);
+	}
+	process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((error: unknown) => {
+	process.stderr.write(`side by side failed: ${error instanceof Error ? error.message : String(error)}\n`);
+	process.exit(1);
+});
