@@ -239,7 +239,10 @@ export class JournalSession extends WorkflowBook implements ScopeBook {
 		const scope = this.scopeOf(nodeName);
 		liveNodeNames(this.workflow).add(nodeName);
 		// The common case: this process took the node back already, nothing to read.
-		if (this.coordinator.hasRestored(scope)) return undefined;
+		if (this.coordinator.hasRestored(scope)) {
+			if (!this.manual && !journalLogs().has(scope)) this.startLog(scope, nodeName, undefined);
+			return undefined;
+		}
 		if (this.manual) {
 			this.coordinator.restore(scope, undefined, sender.send, sender.pacer, settings);
 			return undefined;
@@ -255,13 +258,17 @@ export class JournalSession extends WorkflowBook implements ScopeBook {
 			// Kept aside for a look, not overwritten by the fresh journal below.
 			if (file) renameSync(path, `${path}.unreadable-${Date.now()}`);
 		}
-		// From now on this process owns the node's journal: a fresh file with everything it holds.
-		const log = new JournalLog(path, nodeName);
-		journalLogs().get(scope)?.close();
-		journalLogs().set(scope, log);
-		log.snapshot(this.coordinator.unsettledChunks(scope), this.coordinator.report(scope), this.savedProfile(scope) ?? file?.profile);
+		this.startLog(scope, nodeName, file?.profile);
 		if (legacy !== undefined) this.forgetStaticJournal(nodeName);
 		return problem;
+	}
+
+	/** From now on this process owns the node's journal: a fresh file with everything the engine holds of it. */
+	private startLog(scope: string, nodeName: string, savedProfile: JournalFileContent['profile']): void {
+		const log = new JournalLog(journalFilePath(this.workflow, nodeName), nodeName);
+		journalLogs().get(scope)?.close();
+		journalLogs().set(scope, log);
+		log.snapshot(this.coordinator.unsettledChunks(scope), this.coordinator.report(scope), this.savedProfile(scope) ?? savedProfile);
 	}
 
 	private savedProfile(scope: string): SavedProfile | undefined {
