@@ -22,7 +22,7 @@ import { getRuntime, REPO_DIR } from '../test/e2e/lib/runtime';
 import { DEMO, startTikTokProcess, tikTokApiCredentialData, type TikTokProcess } from '../test/e2e/lib/tiktok';
 import { node, webhookTrigger, workflow } from '../test/e2e/lib/workflow';
 import { monotonicUs, summarizeProfile, type ProfileSummary } from './lib/cpuprofile';
-import { median, sleep } from './lib/stats';
+import { median, percentile, sleep } from './lib/stats';
 
 export type ResponseMode = 'wait' | 'return';
 
@@ -62,6 +62,10 @@ export interface N8nCaseResult {
 	rounds: N8nRound[];
 	/** Median over rounds. */
 	ratio: number;
+	/** All rounds' Batch Sync CPU ÷ all rounds' No-Op CPU (blocks of equal size). */
+	totalRatio: number;
+	/** The middle half of the rounds' ratios. */
+	quartiles: [number, number];
 	batchUsPerExecution: number;
 	noopUsPerExecution: number;
 	/** (Batch Sync − No-Op) per user of a call. */
@@ -134,6 +138,11 @@ async function block(n8n: N8nInstance, path: string, calls: number, users: numbe
 	await Promise.all(Array.from({ length: Math.min(concurrency, calls) }, worker));
 	const seconds = (performance.now() - started) / 1000;
 	return { cpuUs: processCpuUs(pid) - cpuBefore, seconds };
+}
+
+function quartilesOf(values: number[]): [number, number] {
+	const sorted = [...values].sort((a, b) => a - b);
+	return [percentile(sorted, 25), percentile(sorted, 75)];
 }
 
 function splitOut(): ReturnType<typeof node> {
@@ -246,6 +255,8 @@ export async function runN8nBench(opts: {
 					mode,
 					rounds,
 					ratio: median(rounds.map((r) => r.ratio)),
+					totalRatio: rounds.reduce((sum, r) => sum + r.batchUsPerExecution, 0) / rounds.reduce((sum, r) => sum + r.noopUsPerExecution, 0),
+					quartiles: quartilesOf(rounds.map((r) => r.ratio)),
 					batchUsPerExecution: batchUs,
 					noopUsPerExecution: noopUs,
 					extraUsPerUser: (batchUs - noopUs) / users,

@@ -594,9 +594,9 @@ function n8nRows(now: N8nRunResult, before: N8nRunResult | undefined): Row[] {
 				`n8n ${now.n8nVersion}, CPU per webhook execution, Batch Sync ÷ No Operation: ${result.usersPerCall} user${result.usersPerCall === 1 ? '' : 's'} per call, ` +
 				`${MODE_LABEL[result.mode]} (${config.concurrency} calls in flight, median of ${config.rounds} paired rounds)`,
 			result:
-				`**×${fmt.num(result.ratio)}** (${fmt.int(result.batchUsPerExecution)} / ${fmt.int(result.noopUsPerExecution)} µs; ` +
-				`${fmt.num(result.extraUsPerUser, 1)} µs more per user)` +
-				(was ? `; before: ×${fmt.num(was.ratio)} (${fmt.int(was.batchUsPerExecution)} / ${fmt.int(was.noopUsPerExecution)} µs)` : ''),
+				`**×${fmt.num(result.ratio)}** (middle half of the rounds ×${fmt.num(result.quartiles[0])}–${fmt.num(result.quartiles[1])}; all rounds ×${fmt.num(result.totalRatio)}; ` +
+				`${fmt.int(result.batchUsPerExecution)} / ${fmt.int(result.noopUsPerExecution)} µs)` +
+				(was ? `; before: ×${fmt.num(was.ratio)} (×${fmt.num(was.quartiles[0])}–${fmt.num(was.quartiles[1])}; all rounds ×${fmt.num(was.totalRatio)})` : ''),
 			target: '≤ ×1.10',
 			status: status(result.ratio <= 1.1),
 		};
