@@ -4,7 +4,7 @@ import type { RequestPacer, SendMapping, SubmitRequest, SubmitResult } from './t
 
 /**
  * What the nodes ask of a Batch Sync engine, whichever keeps the state: the in-process SyncCoordinator (regular n8n,
- * journaled in workflow static data) or the RedisSyncCoordinator (n8n queue mode: one state for every process).
+ * journaled in a file per scope) or the RedisSyncCoordinator (n8n queue mode: one state for every process).
  */
 export interface BatchSyncEngine {
 	readonly kind: 'in-process' | 'redis';

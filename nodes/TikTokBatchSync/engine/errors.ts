@@ -26,7 +26,7 @@ export class BacklogFullError extends Error {
 	}
 }
 
-/** Workflow static data held something that is not a journal this engine wrote. */
+/** A journal file (or an earlier build's static data) held something that is not a journal this engine wrote. */
 export class JournalFormatError extends Error {
 	constructor(detail: string) {
 		super(`The saved Batch Sync journal could not be read (${detail}); its pending users cannot be restored.`);

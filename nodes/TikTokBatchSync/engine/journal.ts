@@ -166,7 +166,7 @@ export function decodeGroupIds(group: JournalGroup, slots: number): Array<Array<
 	});
 }
 
-/** Checks the shape of what static data handed back; throws JournalFormatError with what is wrong. */
+/** Checks the shape of a journal read back (a file, or static data of an earlier build); throws JournalFormatError with what is wrong. */
 export function parseJournal(value: unknown): Journal {
 	const journal = value as Partial<Journal> | null;
 	if (!isObject(journal) || journal.format !== JOURNAL_FORMAT) throw new JournalFormatError('not a journal');

@@ -11,14 +11,16 @@ export interface SyncSettings {
 }
 
 /*
- * Defaults, Braze's: a 5 s window and 13 h of retries. maxPendingUsers = 80,000 because it must sit below the backlog
- * at which the static-data journal costs 100 ms per execution end (n8n rewrites the whole blob at every execution end:
+ * Defaults, Braze's: a 5 s window and 13 h of retries. maxPendingUsers = 80,000 was set below the backlog at which
+ * the static-data journal of earlier builds cost 100 ms per execution end (n8n rewrites the whole blob at every execution end:
  * writeJournals + JSON.stringify + JSON.parse). The bench's journal phase put that point at 84,524 / 87,596 / 96,271
  * pending users in 3 runs on 2026-11-30 (2-vCPU VM shared with other test runs, load average ~5; an issue report
  * measured ~194,000 on a quieter machine); the default takes the lowest run, rounded down. A healthy API drains
  * 80,000 users in 8 requests (~0.2 s at 50 requests/s), so the bound only fills during an outage; it costs ~3.4 MB of
- * journal JSON (42.7 B per user) and ~7–13 MB of heap. Beyond it the node pushes back rather than grow a database
- * row. (Queue mode keeps the backlog in Redis, not in static data: the same default applies per scope there.)
+ * journal (42.7 B per user) and ~7–13 MB of heap. Beyond it the node pushes back. The journal file that replaced
+ * static data costs the same per execution end at any backlog (bench/NOTES.md, issue 19); the bound still caps the
+ * heap and the file's rewrite when a process takes a node back (~80 ms at 100,000). (Queue mode keeps the backlog in
+ * Redis: the same default applies per scope there.)
  */
 export const DEFAULT_WINDOW_MS = 5_000;
 export const DEFAULT_RETRY_HORIZON_MS = 13 * 3_600_000;

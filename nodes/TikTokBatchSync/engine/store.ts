@@ -6,7 +6,7 @@ import type { Destination, SubmitResult, SyncUser } from './types';
 
 /*
  * What the scheduler (scheduler.ts) keeps per scope, behind atomic verbs. Two implementations: in memory for one n8n
- * process (memory/store.ts, journaled in workflow static data) and in Redis for n8n queue mode (redis/store.ts, one
+ * process (memory/store.ts, journaled in a file per scope) and in Redis for n8n queue mode (redis/store.ts, one
  * state for every process, each verb one Lua script). The scheduler decides (what to retry, when, what waits); the
  * store keeps the state consistent under that decision, whatever other processes do meanwhile.
  *

@@ -2,8 +2,8 @@
  * Where the package keeps the state its nodes share (Batch Sync's engine, the pacer, mirrored lists), chosen once per
  * process, and which Redis it uses.
  *
- * - Regular n8n (one process): in the process (Batch Sync's journal in workflow static data; mirrors on disk in n8n's
- *   user folder).
+ * - Regular n8n (one process): in the process (Batch Sync's journal and mirrors on disk in n8n's user
+ *   folder).
  * - n8n queue mode (`n8n worker`, `n8n webhook`, or EXECUTIONS_MODE=queue): Redis, so every worker shares one pacer,
  *   one window per scope, exact counts and one memory per mirror. The connection is n8n's own (QUEUE_BULL_REDIS_*), or
  *   a separate Redis named by N8N_TIKTOK_SYNC_REDIS.

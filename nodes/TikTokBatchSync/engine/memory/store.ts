@@ -22,7 +22,7 @@ export interface MemoryPlacement extends PlacedUsers {
 }
 
 /**
- * The state of one scope in this n8n process (regular mode: journaled in workflow static data at each execution
+ * The state of one scope in this n8n process (regular mode: journaled in a file, appended at each execution
  * end). Its verbs run to completion before anything else, so they are atomic as they are. No leases: only this
  * process sends for the scope.
  */
