@@ -8,6 +8,7 @@ import { TikTokApiError } from '../../nodes/shared/transport/errors';
 import type { SyncUser } from '../../nodes/TikTokBatchSync/engine';
 import { DEFAULT_LEASE_MS, FENCE_MARGIN_MS, KEY_MARGIN_MS, sendBudgetMs } from '../../nodes/TikTokBatchSync/engine/limits';
 import { defaultSyncSettings, type SyncSettings } from '../../nodes/TikTokBatchSync/engine/settings';
+import { STEPS } from '../../nodes/TikTokBatchSync/engine/redis/scripts/claim';
 import type { RedisClaim, RedisPlacement, RedisStore } from '../../nodes/TikTokBatchSync/engine/redis/store';
 import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
 import { FakeClock, HOUR, MINUTE, SECOND, T0 } from '../harness/clock';
@@ -139,6 +140,29 @@ describe('Redis engine: two processes on one scope', () => {
 		const second = await race(T0 + leaseMs);
 		console.log(`claim race, after the leases ended: A took ${second[0]}, B took ${second[1]} of 200`);
 		expect(await group.admin.hget(`${base}cnt`, 'pending')).toBe('200');
+	});
+
+	it(`one claim takes back at most ${STEPS} lapsed leases (bounded work on n8n's Redis); the next claims take back the rest`, async () => {
+		const prefix = group.newPrefix('races');
+		const a = group.newProc(prefix, new FakeClock());
+		const store = group.storeOf(a, SCOPE);
+		const base = a.coordinator.scopeBase(SCOPE);
+		const leaseMs = 60_000;
+		const settings = settingsOf({ windowMs: 0, usersPerRequest: 1 });
+		const held = 2 * STEPS + 5;
+		await admit(store, emailUsers(held), T0, settings);
+		for (let n = 0; n < held; n++) expect((await store.claim(T0, settings, terms(leaseMs), 1)).claim).toBeDefined();
+		const lapsed = () => group.admin.zcount(`${base}lease`, '-inf', T0 + leaseMs);
+		expect(await lapsed()).toBe(held);
+		// Every lease has lapsed: each claim takes back at most STEPS of them (and leases the first again).
+		const later = T0 + leaseMs + 1;
+		expect((await store.claim(later, settings, terms(leaseMs), 1)).claim).toBeDefined();
+		expect(await lapsed()).toBe(held - STEPS);
+		expect((await store.claim(later, settings, terms(leaseMs), 1)).claim).toBeDefined();
+		expect(await lapsed()).toBe(held - 2 * STEPS);
+		expect((await store.claim(later, settings, terms(leaseMs), 1)).claim).toBeDefined();
+		expect(await lapsed()).toBe(0);
+		expect(await group.admin.zcard(`${base}due`)).toBe(held - 3);
 	});
 
 	it('a lease that ends mid-send: the other process delivers, the late settle is ignored (at least once to TikTok, counted once)', async () => {
