@@ -5,8 +5,8 @@
  * and deletes exactly its keys afterwards.
  */
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import type { SyncUser } from '../../nodes/TikTokBatchSync/engine';
-import { DEFAULT_LEASE_MS, FENCE_MARGIN_MS, KEY_MARGIN_MS, sendBudgetMs } from '../../nodes/TikTokBatchSync/engine/limits';
+import type { SendMapping, SyncUser } from '../../nodes/TikTokBatchSync/engine';
+import { DEFAULT_LEASE_MS, FENCE_MARGIN_MS, KEY_MARGIN_MS, paceBudgetMs, sendBudgetMs } from '../../nodes/TikTokBatchSync/engine/limits';
 import { defaultSyncSettings, type SyncSettings } from '../../nodes/TikTokBatchSync/engine/settings';
 import { STEPS } from '../../nodes/TikTokBatchSync/engine/redis/scripts/claim';
 import type { RedisClaim, RedisPlacement, RedisStore } from '../../nodes/TikTokBatchSync/engine/redis/store';
@@ -262,6 +262,57 @@ describe('Redis engine: two processes on one scope', () => {
 		expect(tiktok.calls).toHaveLength(1);
 		expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 25, synced: 25, pending: 0 });
 		expect(await group.admin.exists(`${base}lease`)).toBe(0);
+	});
+
+	it('a send TikTok does not answer is aborted at half the lease (well before it lapses) and waits for its retry', async () => {
+		const prefix = group.newPrefix('races');
+		const leaseMs = 10_000;
+		const clock = new FakeClock();
+		clock.idle = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 20));
+		const a = group.newProc(prefix, clock, { leaseMs });
+		const base = a.coordinator.scopeBase(SCOPE);
+		let signal: AbortSignal | undefined;
+		const silent: SendMapping = (_batch, options) =>
+			new Promise((_resolve, reject) => {
+				signal = options?.signal;
+				signal?.addEventListener('abort', () => reject(new Error('aborted')));
+			});
+		await a.coordinator.submit({ scope: SCOPE, destination: EMAIL_DESTINATION, users: emailUsers(3), send: silent, pacer: ALREADY_PACED, waitForDelivery: false, settings: { windowMs: 0 } });
+		await until('A sends', () => signal !== undefined);
+		const [member] = await group.admin.zrange(`${base}lease`, 0, -1);
+		await clock.advance(sendBudgetMs(leaseMs) - 1);
+		expect(signal?.aborted).toBe(false);
+		await clock.advance(1);
+		await until('the retry is scheduled', async () => (await group.admin.zcard(`${base}retry`)) === 1);
+		expect(signal?.aborted).toBe(true);
+		expect(await group.admin.hmget(`${base}c:${member.slice(0, 15)}`, 'a.st', 'a.f', 'a.le')).toEqual(['waiting', '1', 'TikTok did not answer within 5 s']);
+		expect(await group.admin.zcard(`${base}lease`)).toBe(0);
+	});
+
+	it('a request that gets no pacer slot within a quarter of the lease goes back (no failure counted) and is claimed again', async () => {
+		const prefix = group.newPrefix('races');
+		const leaseMs = 10_000;
+		const clock = new FakeClock();
+		const tiktok = new FakeTikTok(clock);
+		clock.idle = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 20));
+		const a = group.newProc(prefix, clock, { leaseMs });
+		const base = a.coordinator.scopeBase(SCOPE);
+		const noSlot = { acquire: () => new Promise<void>(() => undefined) };
+		await submitVia(a, tiktok, emailUsers(3), SCOPE, { windowMs: 0 }, { pacer: noSlot });
+		let member = '';
+		await until('A holds the request', async () => {
+			member = (await group.admin.zrange(`${base}lease`, 0, -1)).find((entry) => /:a:/.test(entry)) ?? '';
+			return member !== '';
+		});
+		const leaseEnd = async () => Number(await group.admin.zscore(`${base}lease`, member));
+		expect(await leaseEnd()).toBe(T0 + leaseMs);
+		await clock.advance(paceBudgetMs(leaseMs) - 1);
+		expect(await leaseEnd()).toBe(T0 + leaseMs);
+		// Handed back at the budget's end, and (due at once) claimed again with a new lease from then.
+		await clock.advance(1);
+		await until('claimed again', async () => (await leaseEnd()) === T0 + paceBudgetMs(leaseMs) + leaseMs);
+		expect(await group.admin.hget(`${base}c:${member.slice(0, 15)}`, 'a.f')).toBe('0');
+		expect(tiktok.calls).toHaveLength(0);
 	});
 
 	it('settle with a stale token returns 0 and changes nothing, whatever the outcome it reports', async () => {
