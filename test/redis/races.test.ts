@@ -165,6 +165,25 @@ describe('Redis engine: two processes on one scope', () => {
 		expect(await group.admin.zcard(`${base}due`)).toBe(held - 3);
 	});
 
+	it(`one claim moves at most ${STEPS} retries that came due; the next claims move the rest`, async () => {
+		const prefix = group.newPrefix('races');
+		const a = group.newProc(prefix, new FakeClock());
+		const store = group.storeOf(a, SCOPE);
+		const base = a.coordinator.scopeBase(SCOPE);
+		const settings = settingsOf({ windowMs: 0, usersPerRequest: 1 });
+		const waiting = 2 * STEPS + 5;
+		await admit(store, emailUsers(waiting), T0, settings);
+		for (let n = 0; n < waiting; n++) {
+			const { claim } = await store.claim(T0, settings, terms(), 1);
+			await store.settle(claim as RedisClaim, { kind: 'retry', dueAt: T0 + SECOND, reason: 'System error', reauthorize: false }, T0);
+		}
+		expect(await group.admin.zcard(`${base}retry`)).toBe(waiting);
+		for (const left of [waiting - STEPS, waiting - 2 * STEPS, 0]) {
+			expect((await store.claim(T0 + SECOND, settings, terms(), 1)).claim).toBeDefined();
+			expect(await group.admin.zcard(`${base}retry`)).toBe(left);
+		}
+	});
+
 	it('a lease that ends mid-send: the other process delivers, the late settle is ignored (at least once to TikTok, counted once)', async () => {
 		const prefix = group.newPrefix('races');
 		const leaseMs = 10_000;
