@@ -277,7 +277,14 @@ it('a Redis that keeps nothing on disk: one warning in n8n’s log, and the same
 		const later = await execute(syncParameters(audienceId, { windowSeconds: 0, waitForDelivery: 'wait' }), emails(1, 'np3-'));
 		expect(later.metrics).toMatchObject({ pending: 0, synced: 1 });
 		expect(later.metrics.note).toBeUndefined();
+		// Flush & Report while TikTok fails and a user stays pending: its Metrics item has the note too.
+		local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+		await execute(syncParameters(audienceId, { windowSeconds: 60 }), emails(1, 'np4-'));
+		const failing = await execute({ operation: 'flush' }, [{}]);
+		expect(failing.metrics.pending).toBe(1);
+		expect(failing.metrics.note).toContain('keeps nothing on disk');
 	} finally {
+		local.clearFaults();
 		warn.mockRestore();
 		await server.stop();
 	}
