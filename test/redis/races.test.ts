@@ -334,6 +334,28 @@ describe('Redis engine: two processes on one scope', () => {
 		expect(tiktok.calls).toHaveLength(0);
 	});
 
+	it('renew with a stale token returns 0 while the new holder sends, and leaves the new lease alone', async () => {
+		const prefix = group.newPrefix('races');
+		const a = group.newProc(prefix, new FakeClock());
+		const b = group.newProc(prefix, new FakeClock());
+		const storeA = group.storeOf(a, SCOPE);
+		const storeB = group.storeOf(b, SCOPE);
+		const base = a.coordinator.scopeBase(SCOPE);
+		const settings = settingsOf({ windowMs: 0, usersPerRequest: 3 });
+		await admit(storeA, emailUsers(3), T0, settings);
+		const claimA = (await storeA.claim(T0, settings, terms(), 1)).claim as RedisClaim;
+		// A's lease lapses; B takes the request over and is sending it.
+		const later = T0 + DEFAULT_LEASE_MS + 1;
+		const claimB = (await storeB.claim(later, settings, terms(), 1)).claim as RedisClaim;
+		expect(claimB.member).toBe(claimA.member);
+		const leaseB = await group.admin.zscore(`${base}lease`, claimB.member);
+		expect(leaseB).toBe(String(later + DEFAULT_LEASE_MS));
+		expect(await storeA.renew(claimA, later + SECOND, terms())).toBe(false);
+		expect(await group.admin.zscore(`${base}lease`, claimB.member)).toBe(leaseB);
+		expect(await storeB.renew(claimB, later + SECOND, terms())).toBe(true);
+		expect(await group.admin.zscore(`${base}lease`, claimB.member)).toBe(String(later + SECOND + DEFAULT_LEASE_MS));
+	});
+
 	it('settle with a stale token returns 0 and changes nothing, whatever the outcome it reports', async () => {
 		const clock = new FakeClock();
 		const prefix = group.newPrefix('races');
