@@ -147,6 +147,25 @@ describe('withRedisLock', () => {
 });
 
 describe('audience names across processes', () => {
+	it('the name’s lock held elsewhere past the wait: a clear error naming the audience, and the lookup does not run without the lock', async () => {
+		const names = audienceNamesOn(handle(), { waitMs: 300 });
+		const key = `https://business-api.tiktok.com\u0000${US}\u0000Buyers`;
+		let release!: () => void;
+		const held = audienceNamesOn(handle()).withLock(key, () => new Promise<void>((resolve) => (release = resolve)));
+		await sleep(50);
+		let ran = false;
+		const error = await names
+			.withLock(key, async () => {
+				ran = true;
+			})
+			.catch((caught: unknown) => caught);
+		expect(error).toBeInstanceOf(LockWaitTimeoutError);
+		expect((error as Error).message).toContain(`the audience name "Buyers" of ad account ${US}`);
+		expect(ran).toBe(false);
+		release();
+		await held;
+	});
+
 	it('Redis lost after the name’s lock was taken: looking up and noting the ID fail with the one Redis message, not ioredis’s', async () => {
 		const proxy = await TcpProxy.start(TEST_REDIS);
 		try {
