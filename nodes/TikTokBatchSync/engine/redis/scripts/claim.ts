@@ -2,7 +2,7 @@ import { FENCE_MARGIN_MS } from '../../limits';
 import { BASE, BLOCKING, COUNTERS, CUTTING, HANDING_BACK, HOLD, LOSS, MEMBERS, SETTLING, WAKE } from './includes';
 
 /** Lapsed leases, passed fences and ripe windows handled per claim, and requests errored on the way, at most. */
-const STEPS = 20;
+export const STEPS = 20;
 
 /**
  * claim: takes back requests whose holder's lease lapsed (they may still reach TikTok from the old holder until its
