@@ -389,9 +389,9 @@ async function fill(
 			const base = coordinator.scopeBase(scope);
 			const until = Date.now() + 30_000;
 			for (;;) {
-				const [leased, waiting] = await Promise.all([redis.zcard(`${base}lease`), redis.zcard(`${base}due`)]);
+				const [leased, waiting] = await Promise.all([redis.zcard(`${base}lease`), redis.zcard(`${base}retry`)]);
 				if (leased === 0 && waiting === Math.ceil(users / MAX_USERS_PER_REQUEST)) break;
-				if (Date.now() > until) throw new Error(`the retry fill did not settle (${leased} leased, ${waiting} due)`);
+				if (Date.now() > until) throw new Error(`the retry fill did not settle (${leased} leased, ${waiting} waiting for a retry)`);
 				await sleep(50);
 			}
 		}

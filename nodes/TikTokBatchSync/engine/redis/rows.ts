@@ -14,16 +14,46 @@ function keyOfIds(ids: ReadonlyArray<string | undefined>): string {
 	return ids.length === 1 ? (ids[0] ?? '') : ids.map((id) => id ?? '').join('|');
 }
 
+/** A batch of rows and where each ends, so the admit script can cut it at any row without looking at a user. */
+export interface PackedRows {
+	rows: string;
+	/**
+	 * "w<bytes>" when every row has that many bytes (the usual case: one hashed id each), otherwise each row's end
+	 * (bytes from the batch's start, after its line break) as little-endian 32-bit numbers.
+	 */
+	ends: string | Buffer;
+}
+
+const NOT_ASCII = /[^\x00-\x7f]/;
+
 /** Users [from, to) as rows. */
-export function packRows(users: ReadonlyArray<SyncUser>, from: number, to: number, defaultAction: MappingAction): string {
+export function packRows(users: ReadonlyArray<SyncUser>, from: number, to: number, defaultAction: MappingAction): PackedRows {
 	let packed = '';
+	const lengths = new Uint32Array(to - from);
+	let uniform = true;
 	for (let index = from; index < to; index++) {
 		const { key, ids, action = defaultAction } = users[index];
 		const row = ids.length === 1 ? (ids[0] as string) : ids.map((id) => id ?? '').join('\t');
-		if (key === keyOfIds(ids)) packed += (action === 'delete' ? 'd' : 'a') + row + '\n';
-		else packed += (action === 'delete' ? 'D' : 'A') + key + '\t' + row + '\n';
+		const line = key === keyOfIds(ids) ? (action === 'delete' ? 'd' : 'a') + row + '\n' : (action === 'delete' ? 'D' : 'A') + key + '\t' + row + '\n';
+		packed += line;
+		lengths[index - from] = line.length;
+		if (line.length !== lengths[0]) uniform = false;
 	}
-	return packed;
+	const ascii = !NOT_ASCII.test(packed);
+	if (uniform && ascii) return { rows: packed, ends: `w${lengths[0] ?? 0}` };
+	const ends = Buffer.alloc(4 * lengths.length);
+	let end = 0;
+	let offset = 0;
+	let line = 0;
+	while (line < lengths.length) {
+		// Byte lengths: a key may hold characters beyond ASCII.
+		const next = offset + lengths[line];
+		end += ascii ? lengths[line] : Buffer.byteLength(packed.slice(offset, next));
+		ends.writeUInt32LE(end, 4 * line);
+		offset = next;
+		line++;
+	}
+	return { rows: packed, ends };
 }
 
 /** Journal rows (one action, keys from the ids), with their entry time. */

@@ -19,7 +19,7 @@ import type { ScriptName } from './scripts';
 export type RedisClient = Redis | Cluster;
 
 /** The scripts as ioredis defined them on the client (KEYS[1] = the scope's base, then ARGV). */
-export type ScriptCaller = Record<ScriptName, (base: string, ...args: Array<string | number>) => Promise<unknown>>;
+export type ScriptCaller = Record<ScriptName, (base: string, ...args: Array<string | number | Buffer>) => Promise<unknown>>;
 
 /** Users per admit call: the rows go to Redis as one string, which Redis appends without looking inside. */
 export const ADMIT_BATCH = 10_000;
@@ -84,6 +84,7 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 	async admit(placement: RedisPlacement, from: number, settings: SyncSettings, now: number): Promise<AdmitReply> {
 		const { users, destination } = placement;
 		const to = Math.min(users.length, from + ADMIT_BATCH);
+		const packed = packRows(users, from, to, destination.action);
 		const reply = (await this.run(
 			'tiktokSyncAdmit',
 			randomUUID(),
@@ -95,7 +96,8 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			placement.dest,
 			placement.destJson,
 			to - from,
-			packRows(users, from, to, destination.action),
+			packed.rows,
+			packed.ends,
 		)) as string;
 		const fields = reply.split(' ');
 		const admitted = Number(fields[0]);
@@ -131,12 +133,21 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			if (reply[0] === 'idle') return { nextAt: Number(reply[1]), changed: changed || reply[2] === 1 };
 			const member = String(reply[1]);
 			const destination = this.destinationOf(String(reply[2]));
-			const merged = mergeWindow(String(reply[3]));
+			// The rows, read apart from the script: they never change once the window is cut (see claim.ts).
+			const rows = await this.activity.track(this.redis.get(`${this.base}r:${member.slice(0, 15)}`));
 			if (reply[0] === 'part') {
+				if (rows === null) {
+					// Gone since the claim looked (eviction, deletion): its users are errored, not left pending.
+					await this.run('tiktokSyncSettle', token, now, member, 'errored', 0, 0, LOST_REASON, 0, 0);
+					changed = true;
+					continue;
+				}
 				const action: MappingAction = member.charAt(16) === 'd' ? 'delete' : 'add';
-				const claim = this.claimOf(member, token, destination, action, merged, Number(reply[4]), Number(reply[5]));
+				const claim = this.claimOf(member, token, destination, action, mergeWindow(rows), Number(reply[3]), Number(reply[4]));
 				return { claim, nextAt: now, changed };
 			}
+			// A raw window whose rows vanished splits into nothing: split errors its submissions.
+			const merged = mergeWindow(rows ?? '');
 			changed = true;
 			const leased = await this.split(token, now, member, merged, settings, terms, room);
 			const claims = leased.map((action) => {
@@ -254,7 +265,7 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 	}
 
 	/** One script call, counted as activity (tests on a manual clock wait for it). */
-	run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
+	run(name: ScriptName, ...args: Array<string | number | Buffer>): Promise<unknown> {
 		return this.activity.track(this.scripts[name](this.base, ...args));
 	}
 
