@@ -5,8 +5,9 @@ import type { SyncUser } from '../types';
  * A window's submissions travel through Redis as one string, appended to as they come and merged by whoever claims
  * the window, so Redis never looks at a user: per user one row "<flag><row>\n", where <row> is the ids joined by tabs
  * ('' where the user lacks that id type) and <flag> is 'a' or 'd' (add or remove, the key being the ids themselves:
- * one id, or the ids joined by '|') or 'A' or 'D' followed by "<key>\t" for any other key. The admit script puts
- * "@<time>\n" before each run's rows. Hashed ids and keys never hold tabs or line breaks (checked before packing).
+ * one id, or the ids joined by '|') or 'A' or 'D' followed by "<key>\t" for any other key. The admit script writes
+ * a window's first run's rows as they are (their time is the window's 'at') and puts "@<time>\n" before each later
+ * run's rows. Hashed ids and keys never hold tabs or line breaks (checked before packing).
  */
 
 /** The key a user has when it is made from its ids alone (the node's dedupeKey). */
@@ -96,7 +97,7 @@ export interface MergedWindow {
  * row and its last action wins; a user keeps its first row while its action stays, and moves to the end of the other
  * request (with the ids it came back with) when it changes.
  */
-export function mergeWindow(raw: string): MergedWindow {
+export function mergeWindow(raw: string, openedAt = 0): MergedWindow {
 	const indexOf = new Map<string, number>();
 	const removing: number[] = [];
 	const rowOf: string[] = [];
@@ -105,7 +106,8 @@ export function mergeWindow(raw: string): MergedWindow {
 	const keys: string[] = [];
 	let moves: Set<number> | undefined;
 	const entered = [0, 0];
-	let time = 0;
+	// The rows before the first '@<time>' line came at `openedAt` (the window's 'at').
+	let time = openedAt;
 	let order = 0;
 	let start = 0;
 	while (start < raw.length) {

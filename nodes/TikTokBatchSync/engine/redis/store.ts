@@ -143,11 +143,11 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 					continue;
 				}
 				const action: MappingAction = member.charAt(16) === 'd' ? 'delete' : 'add';
-				const claim = this.claimOf(member, token, destination, action, mergeWindow(rows), Number(reply[3]), Number(reply[4]));
+				const claim = this.claimOf(member, token, destination, action, mergeWindow(rows, Number(reply[3])), Number(reply[4]), Number(reply[5]));
 				return { claim, nextAt: now, changed };
 			}
 			// A raw window whose rows vanished splits into nothing: split errors its submissions.
-			const merged = mergeWindow(rows ?? '');
+			const merged = mergeWindow(rows ?? '', Number(reply[3]));
 			changed = true;
 			const leased = await this.split(token, now, member, merged, settings, terms, room);
 			const claims = leased.map((action) => {

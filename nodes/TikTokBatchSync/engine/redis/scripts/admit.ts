@@ -42,10 +42,13 @@ while left > 0 do
       id = nil
     end
   end
+  local fresh = false
   if not id then
     id = window_id(${WINDOW_ID_OFFSET} + redis.call('HINCRBY', CNT, 'seq', 1))
     subs = 0
-    redis.call('HSET', ckey(id), 'dest', dest, 'st', 'open')
+    fresh = true
+    -- 'at': when the rows that open the string came (later submissions carry an '@<time>' line before theirs)
+    redis.call('HSET', ckey(id), 'dest', dest, 'st', 'open', 'at', ARGV[2])
     redis.call('ZADD', base .. 'open', now + window_ms, id .. ':' .. dest)
     touch(base .. 'open')
     mark_work(now + window_ms)
@@ -65,9 +68,13 @@ while left > 0 do
     segment = string.sub(rows, position, stop - 1)
     position = stop
   end
-  -- two appends, not one of a concatenation: a concatenation would copy the rows once more
-  redis.call('APPEND', base .. 'r:' .. id, '@' .. ARGV[2] .. '\\n')
-  redis.call('APPEND', base .. 'r:' .. id, segment)
+  if fresh then
+    -- a new window's string holds just these rows, written at their size (no header to concatenate, no APPEND's
+    -- room to grow)
+    redis.call('SET', base .. 'r:' .. id, segment)
+  else
+    redis.call('APPEND', base .. 'r:' .. id, '@' .. ARGV[2] .. '\\n' .. segment)
+  end
   touch(base .. 'r:' .. id)
   subs = subs + k
   redis.call('HSET', base .. 'win', dest, id .. ':' .. subs)
