@@ -130,7 +130,8 @@ function uniquePrefix(label: string): string {
 function forkWorker(args: QueueWorkerArgs): ChildProcess {
 	return fork(join(ROOT, 'bench', 'queueWorker.ts'), [JSON.stringify(args)], {
 		cwd: ROOT,
-		execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=2048'],
+		// `npm run bench -- --cpu-prof`: the phase process was started with --cpu-prof; its workers write profiles too.
+		execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=2048', ...process.execArgv.filter((flag) => flag.startsWith('--cpu-prof'))],
 		env: process.env,
 		stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
 	});

@@ -17,15 +17,14 @@ function keyOfIds(ids: ReadonlyArray<string | undefined>): string {
 
 /** A batch of rows and where each ends, so the admit script can cut it at any row without looking at a user. */
 export interface PackedRows {
-	rows: string;
+	/** The rows as UTF-8 bytes (what the client would have made of a string anyway). */
+	rows: Buffer;
 	/**
 	 * "w<bytes>" when every row has that many bytes (the usual case: one hashed id each), otherwise each row's end
 	 * (bytes from the batch's start, after its line break) as little-endian 32-bit numbers.
 	 */
 	ends: string | Buffer;
 }
-
-const NOT_ASCII = /[^\x00-\x7f]/;
 
 /** Users [from, to) as rows. */
 export function packRows(users: ReadonlyArray<SyncUser>, from: number, to: number, defaultAction: MappingAction): PackedRows {
@@ -40,21 +39,21 @@ export function packRows(users: ReadonlyArray<SyncUser>, from: number, to: numbe
 		lengths[index - from] = line.length;
 		if (line.length !== lengths[0]) uniform = false;
 	}
-	const ascii = !NOT_ASCII.test(packed);
-	if (uniform && ascii) return { rows: packed, ends: `w${lengths[0] ?? 0}` };
+	const rows = Buffer.from(packed);
+	// As many bytes as characters: all ASCII, so a row's length in characters is its length in bytes.
+	const ascii = rows.length === packed.length;
+	if (uniform && ascii) return { rows, ends: `w${lengths[0] ?? 0}` };
 	const ends = Buffer.alloc(4 * lengths.length);
 	let end = 0;
 	let offset = 0;
-	let line = 0;
-	while (line < lengths.length) {
-		// Byte lengths: a key may hold characters beyond ASCII.
+	for (let line = 0; line < lengths.length; line++) {
 		const next = offset + lengths[line];
+		// A key may hold characters beyond ASCII: count its bytes.
 		end += ascii ? lengths[line] : Buffer.byteLength(packed.slice(offset, next));
 		ends.writeUInt32LE(end, 4 * line);
 		offset = next;
-		line++;
 	}
-	return { rows: packed, ends };
+	return { rows, ends };
 }
 
 /** Journal rows (one action, keys from the ids), with their entry time. */
@@ -65,13 +64,18 @@ export function packJournalRows(columns: ReadonlyArray<ReadonlyArray<string | un
 	return packed;
 }
 
+const TAB_OR_BREAK = /[\t\n]/;
+
 /** Hashed ids and keys never hold tabs or line breaks; anything that does would corrupt a packed row. */
 export function checkPackable(users: ReadonlyArray<SyncUser>): void {
 	for (let index = 0; index < users.length; index++) {
 		const { key, ids } = users[index];
-		if (/[\t\n]/.test(key)) throw new TypeError(`Batch Sync user ${index} has a key with a tab or line break`);
+		// The usual user's key is its one id: one look covers both.
+		if (ids.length !== 1 || key !== ids[0]) {
+			if (TAB_OR_BREAK.test(key)) throw new TypeError(`Batch Sync user ${index} has a key with a tab or line break`);
+		}
 		for (const id of ids) {
-			if (id !== undefined && /[\t\n]/.test(id)) throw new TypeError(`Batch Sync user ${index} has an id with a tab or line break`);
+			if (id !== undefined && TAB_OR_BREAK.test(id)) throw new TypeError(`Batch Sync user ${index} has an id with a tab or line break`);
 		}
 	}
 }
