@@ -47,6 +47,8 @@ export interface RedisPlacement {
 	known: Map<string, UserOutcome | 'moved'>;
 	/** Per window index, the users whose last action in it differs from some of their submissions. */
 	moved: Map<number, Map<string, MappingAction>>;
+	/** An admit found the scope full: later ones first look how much room there is (see admit). */
+	sawFull: boolean;
 }
 
 /**
@@ -78,12 +80,19 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			windows: [],
 			known: new Map(),
 			moved: new Map(),
+			sawFull: false,
 		};
 	}
 
 	async admit(placement: RedisPlacement, from: number, settings: SyncSettings, now: number): Promise<AdmitReply> {
 		const { users, destination } = placement;
-		const to = Math.min(users.length, from + ADMIT_BATCH);
+		let to = Math.min(users.length, from + ADMIT_BATCH);
+		if (placement.sawFull) {
+			// Waiting for room (Max Pending Users): send about as many rows as fit, not the whole batch again for
+			// Redis to read and turn away. At least one, so the script still says whether the scope is full.
+			const pending = Number((await this.activity.track(this.redis.hget(`${this.base}cnt`, 'pending'))) ?? 0);
+			to = Math.min(to, from + Math.max(1, settings.maxPendingUsers - pending));
+		}
 		const packed = packRows(users, from, to, destination.action);
 		const reply = (await this.run(
 			'tiktokSyncAdmit',
@@ -110,6 +119,7 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			next = end;
 		}
 		const wake = Number(fields[3]);
+		if (fields[1] === '1') placement.sawFull = true;
 		return { admitted, full: fields[1] === '1', drainable: fields[2] === '1', wakeAt: wake >= 0 ? wake : undefined };
 	}
 
