@@ -102,6 +102,47 @@ export interface MergedWindow {
  * request (with the ids it came back with) when it changes.
  */
 export function mergeWindow(raw: string, openedAt = 0): MergedWindow {
+	return mergeDistinct(raw, openedAt) ?? mergeAny(raw, openedAt);
+}
+
+/**
+ * The usual window, cheaply: one action, one id per user, every user once. Undefined as soon as a row is anything
+ * else (the general merge then starts over).
+ */
+function mergeDistinct(raw: string, openedAt: number): MergedWindow | undefined {
+	const seen = new Set<string>();
+	const rows: string[] = [];
+	let flag = -1;
+	let time = openedAt;
+	let entered = 0;
+	let start = 0;
+	while (start < raw.length) {
+		let end = raw.indexOf('\n', start);
+		if (end === -1) end = raw.length;
+		const code = raw.charCodeAt(start);
+		if (code === 64 /* @ */) {
+			time = Number(raw.slice(start + 1, end));
+			start = end + 1;
+			continue;
+		}
+		if (code !== 97 /* a */ && code !== 100 /* d */) return undefined;
+		if (flag === -1) flag = code;
+		else if (code !== flag) return undefined;
+		const row = raw.slice(start + 1, end);
+		if (row.includes('\t')) return undefined;
+		const size = seen.size;
+		seen.add(row);
+		if (seen.size === size) return undefined;
+		rows.push(row);
+		if (time > entered) entered = time;
+		start = end + 1;
+	}
+	const part: MergedPart = { rows, users: rows.length, enteredAt: entered };
+	const none: MergedPart = { rows: [], users: 0, enteredAt: 0 };
+	return flag === 100 ? { add: none, delete: part, moved: '' } : { add: part, delete: none, moved: '' };
+}
+
+function mergeAny(raw: string, openedAt: number): MergedWindow {
 	const indexOf = new Map<string, number>();
 	const removing: number[] = [];
 	const rowOf: string[] = [];
