@@ -305,6 +305,11 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 					this.wakeAt(scope, reply.nextAt);
 					break;
 				}
+				if (this.stopping) {
+					// Shutdown began while this claim was under way: it goes back now, not when its lease runs out.
+					await Promise.resolve(scope.store.handBack(reply.claim, this.clock.now())).catch(() => undefined);
+					return;
+				}
 				this.startAttempt(scope, reply.claim, now);
 			}
 		} while (scope.again && !scope.disposed);
