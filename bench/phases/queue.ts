@@ -130,7 +130,8 @@ function uniquePrefix(label: string): string {
 function forkWorker(args: QueueWorkerArgs): ChildProcess {
 	return fork(join(ROOT, 'bench', 'queueWorker.ts'), [JSON.stringify(args)], {
 		cwd: ROOT,
-		execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=2048'],
+		// `npm run bench -- --cpu-prof`: the phase process was started with --cpu-prof; its workers write profiles too.
+		execArgv: ['--import', 'tsx', '--expose-gc', '--max-old-space-size=2048', ...process.execArgv.filter((flag) => flag.startsWith('--cpu-prof'))],
 		env: process.env,
 		stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
 	});
@@ -389,9 +390,9 @@ async function fill(
 			const base = coordinator.scopeBase(scope);
 			const until = Date.now() + 30_000;
 			for (;;) {
-				const [leased, waiting] = await Promise.all([redis.zcard(`${base}lease`), redis.zcard(`${base}due`)]);
+				const [leased, waiting] = await Promise.all([redis.zcard(`${base}lease`), redis.zcard(`${base}retry`)]);
 				if (leased === 0 && waiting === Math.ceil(users / MAX_USERS_PER_REQUEST)) break;
-				if (Date.now() > until) throw new Error(`the retry fill did not settle (${leased} leased, ${waiting} due)`);
+				if (Date.now() > until) throw new Error(`the retry fill did not settle (${leased} leased, ${waiting} waiting for a retry)`);
 				await sleep(50);
 			}
 		}

@@ -8,6 +8,7 @@ import { ENGINE_KINDS, FakeTikTok, emailUsers, expectWhole, freshEngine, hexId, 
 const SCOPE = 'wf-limits:Batch Sync';
 
 const rateLimited = () => new TikTokApiError({ message: 'Too many requests', tiktokMessage: 'Too many requests', code: 40100, httpStatus: 200 });
+const serverError = () => new TikTokApiError({ message: 'System error', code: 50000, httpStatus: 200 });
 const permanent = (n: number) => new TikTokApiError({ message: `Bad audience ${n}`, tiktokMessage: `Bad audience ${n}`, code: 40002 });
 
 describe.each(ENGINE_KINDS)('Batch Sync engine (%s): reason cap and horizon', (kind) => {
@@ -65,5 +66,30 @@ describe.each(ENGINE_KINDS)('Batch Sync engine (%s): reason cap and horizon', (k
 			'gave up after 30 s of retries: no attempt could be made': 1,
 		});
 		expect(tiktok.calls.map((call) => call.request.action)).toEqual(['add']);
+	});
+
+	it('a request split and held back behind a blocker, released past its own horizon during a pause, is errored when the pause ends, never sent', async () => {
+		const settings = { retryHorizonMs: 30 * SECOND, windowMs: 0 };
+		// The add fails with a server error (no pause), so the removal is split at once and waits behind it.
+		tiktok.fail = (_request, index) => (index === 0 ? serverError() : rateLimited());
+		const add = { key: hexId(1), ids: [hexId(1)] };
+		await submit([add], { settings });
+		await clock.advance(SECOND);
+		await submit([{ ...add, action: 'delete' }], { settings });
+		await clock.advance(0);
+		// The add's retry (5 s) is rate-limited: the scope is held until 125 s (its second failure: 120 s); its next retry is due at its horizon.
+		await clock.advanceTo(T0 + 5 * SECOND);
+		expect(tiktok.calls.map((call) => call.request.action)).toEqual(['add', 'add']);
+		// At 30 s the add is errored and the removal released, but the pause holds it past its own horizon (31 s).
+		await clock.advanceTo(T0 + 125 * SECOND - 1);
+		expect(await expectWhole(coordinator, SCOPE)).toMatchObject({ pending: 1, errored: 1 });
+		await clock.advanceTo(T0 + 125 * SECOND);
+		const counters = await expectWhole(coordinator, SCOPE);
+		expect(counters).toMatchObject({ entered: 2, pending: 0, errored: 2, synced: 0 });
+		expect(counters.erroredReasons).toEqual({
+			'gave up after 30 s of retries: TikTok error 40100: Too many requests': 1,
+			'gave up after 30 s of retries: no attempt could be made': 1,
+		});
+		expect(tiktok.calls.map((call) => call.request.action)).toEqual(['add', 'add']);
 	});
 });

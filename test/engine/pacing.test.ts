@@ -47,4 +47,27 @@ describe('Batch Sync engine: real clock and the shared 50 requests/s pacer', () 
 		for (const scope of ['wf-5:Sync A', 'wf-6:Sync B']) expect((await expectWhole(coordinator, scope)).synced).toBe(60);
 		coordinator.reset();
 	});
+
+	it('spaces the requests of one app 1050 ms / 50 = 21 ms apart (the 5% margin), and a caller at 10/s 105 ms apart', async () => {
+		// Fake timers (the bucket reads the faked performance.now): the spacing is exact, not blurred by a busy machine.
+		jest.useFakeTimers({ now: 0 });
+		try {
+			const spacing = async (pacer: { acquire(): Promise<void> }, requests: number) => {
+				const at: number[] = [];
+				const run = (async () => {
+					for (let n = 0; n < requests; n++) {
+						await pacer.acquire();
+						at.push(Date.now());
+					}
+				})();
+				await jest.advanceTimersByTimeAsync(requests * 200);
+				await run;
+				return at.slice(1).map((time, index) => Math.round(time - at[index]));
+			};
+			expect(await spacing(pacerFor('app-spacing'), 11)).toEqual(Array(10).fill(21));
+			expect(await spacing(pacerFor('app-spacing-2', { callerKey: 'wf-1:node', requestsPerSecond: 10 }), 6)).toEqual(Array(5).fill(105));
+		} finally {
+			jest.useRealTimers();
+		}
+	});
 });

@@ -4,6 +4,8 @@ export const T0 = 1_700_000_000_000;
 export const SECOND = 1_000;
 export const MINUTE = 60_000;
 export const HOUR = 3_600_000;
+/** How many times settle() waits for the engine to become idle before it fails the test. */
+export const SETTLE_ROUNDS = 100;
 
 /** A manual clock: timers run only inside advance(), in time order, with promise callbacks drained after each. */
 export class FakeClock implements Clock {
@@ -59,11 +61,13 @@ export class FakeClock implements Clock {
 	async settle(): Promise<void> {
 		await settle();
 		if (!this.idle) return;
-		for (let round = 0; round < 100; round++) {
+		for (let round = 0; round < SETTLE_ROUNDS; round++) {
 			const wasIdle = await this.idle();
 			await settle();
 			if (wasIdle) return;
 		}
+		// Never taken for idle: an engine that keeps doing I/O between two timers is a bug the test must see.
+		throw new Error(`the engine was still busy after ${SETTLE_ROUNDS} rounds of waiting for it to be idle`);
 	}
 
 	/** When the earliest timer is due, if any. */

@@ -28,7 +28,7 @@ import { selectSyncMode, type SyncMode } from '../../nodes/shared/redis/settings
 import { accessTokenCredentials, BATCH_NODE_NAME as NAME, batchNode, createAudience, expectInvariant, syncParameters } from '../harness/fixtures';
 import { deleteKeysUnder, keysUnder, TEST_REDIS } from '../harness/engine';
 import { chain, itemsNode, outputOf, runWorkflow } from '../harness/n8n';
-import { startRedisServer } from '../harness/redisServer';
+import { freePort, startRedisServer } from '../harness/redisServer';
 import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 
 let local: TikTokLocal;
@@ -289,6 +289,16 @@ it('in queue mode every request of this process, the TikTok Audience node’s to
 	expect(pacerFor('some-app')).not.toBeInstanceOf(RedisPacer);
 });
 
+it('in queue mode with Redis unreachable, the app’s pacer fails with the one Redis message, not ioredis’s', async () => {
+	const port = await freePort();
+	becomeProcessOn(`redis://127.0.0.1:${port}`);
+	const error = await pacerFor('some-app')
+		.acquire()
+		.catch((caught: unknown) => caught);
+	expect((error as Error).message).toContain(`cannot reach Redis at 127.0.0.1:${port} (from N8N_TIKTOK_SYNC_REDIS): connection refused`);
+	expect((error as Error).message).not.toMatch(/max retries|ECONNREFUSED/i);
+});
+
 it('a Redis that keeps nothing on disk: one warning in n8n’s log, and the same note in the Metrics item while users are pending', async () => {
 	const server = await startRedisServer(['--save', '', '--appendonly', 'no']);
 	const warn = jest.spyOn(Container.get(Logger), 'warn').mockImplementation(() => undefined);
@@ -311,7 +321,14 @@ it('a Redis that keeps nothing on disk: one warning in n8n’s log, and the same
 		const later = await execute(syncParameters(audienceId, { windowSeconds: 0, waitForDelivery: 'wait' }), emails(1, 'np3-'));
 		expect(later.metrics).toMatchObject({ pending: 0, synced: 1 });
 		expect(later.metrics.note).toBeUndefined();
+		// Flush & Report while TikTok fails and a user stays pending: its Metrics item has the note too.
+		local.injectFault({ durationMs: 60_000, pathIncludes: 'segment/mapping', code: 50000 });
+		await execute(syncParameters(audienceId, { windowSeconds: 60 }), emails(1, 'np4-'));
+		const failing = await execute({ operation: 'flush' }, [{}]);
+		expect(failing.metrics.pending).toBe(1);
+		expect(failing.metrics.note).toContain('keeps nothing on disk');
 	} finally {
+		local.clearFaults();
 		warn.mockRestore();
 		await server.stop();
 	}

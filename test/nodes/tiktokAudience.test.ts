@@ -2,6 +2,7 @@ import { NodeHelpers, type IDataObject, type INode, type INodeTypeDescription } 
 
 import { TikTokBusinessApi } from '../../credentials/TikTokBusinessApi.credentials';
 import { TikTokBusinessOAuth2Api } from '../../credentials/TikTokBusinessOAuth2Api.credentials';
+import { checkTikTokId } from '../../nodes/shared/descriptions';
 import { digestHex } from '../../nodes/shared/digest';
 import { TikTokAudience } from '../../nodes/TikTokAudience/TikTokAudience.node';
 import { TikTokBatchSync } from '../../nodes/TikTokBatchSync/TikTokBatchSync.node';
@@ -465,5 +466,20 @@ describe('ID checks', () => {
 			{ continueOnFail: true },
 		);
 		expect(outputJson(tolerant)[0].error).toMatch(/got "abc"/);
+	});
+
+	it('takes 5–25 digits for an ad account and 3–25 for an audience, and nothing shorter, longer or other than digits', () => {
+		const node = audienceNode({});
+		const digits = (n: number) => '1234567890'.repeat(3).slice(0, n);
+		for (const [name, shortest] of [
+			['advertiserId', 5],
+			['audienceId', 3],
+		] as const) {
+			expect(checkTikTokId(node, name, digits(shortest))).toBe(digits(shortest));
+			expect(checkTikTokId(node, name, digits(25))).toBe(digits(25));
+			for (const bad of [digits(shortest - 1), digits(26), '', `${digits(shortest)} `, `${digits(shortest - 1)}x`, '１２３４５６']) {
+				expect(() => checkTikTokId(node, name, bad)).toThrow(new RegExp(`ID is a number of ${shortest}–25 digits`));
+			}
+		}
 	});
 });

@@ -144,4 +144,28 @@ describe('Redis engine: keys and their lifetimes', () => {
 		expect(counters.erroredReasons).toEqual({ [LOST_REASON]: 4 });
 		expect(tiktok.calls).toHaveLength(1);
 	});
+
+	it.each([
+		['its rows', (base: string, id: string) => `${base}r:${id}`],
+		['its record', (base: string, id: string) => `${base}c:${id}`],
+	])('a request whose data vanished (%s) is errored when it comes due, while another request keeps the scope busy', async (_what, keyOf) => {
+		const clock = new FakeClock();
+		const tiktok = new FakeTikTok(clock);
+		tiktok.fail = () => serverError();
+		const prefix = group.newPrefix('keys');
+		const a = group.newProc(prefix, clock);
+		idleHook(clock, [a]);
+		const base = a.coordinator.scopeBase(SCOPE);
+		// Two requests of two users each, both waiting for their retry; one loses its data.
+		await submitVia(a, tiktok, emailUsers(4), SCOPE, { windowMs: 0, usersPerRequest: 2 });
+		await clock.advance(0);
+		const waiting = await group.admin.zrange(`${base}retry`, 0, -1);
+		expect(waiting).toHaveLength(2);
+		expect(await group.admin.del(keyOf(base, waiting[0].slice(0, 15)))).toBe(1);
+		// The other one keeps failing: the scope is never idle, so only the lost request's own look can settle it.
+		await clock.advance(10 * SECOND);
+		const counters = await a.coordinator.report(SCOPE);
+		expect(counters).toMatchObject({ entered: 4, pending: 2, errored: 2, synced: 0 });
+		expect(counters.erroredReasons).toEqual({ [LOST_REASON]: 2 });
+	});
 });

@@ -5,9 +5,10 @@
  * and deletes exactly its keys afterwards.
  */
 import { TikTokApiError } from '../../nodes/shared/transport/errors';
-import type { SyncUser } from '../../nodes/TikTokBatchSync/engine';
-import { DEFAULT_LEASE_MS, FENCE_MARGIN_MS, KEY_MARGIN_MS, sendBudgetMs } from '../../nodes/TikTokBatchSync/engine/limits';
+import type { SendMapping, SyncUser } from '../../nodes/TikTokBatchSync/engine';
+import { DEFAULT_LEASE_MS, FENCE_MARGIN_MS, KEY_MARGIN_MS, paceBudgetMs, sendBudgetMs } from '../../nodes/TikTokBatchSync/engine/limits';
 import { defaultSyncSettings, type SyncSettings } from '../../nodes/TikTokBatchSync/engine/settings';
+import { STEPS } from '../../nodes/TikTokBatchSync/engine/redis/scripts/claim';
 import type { RedisClaim, RedisPlacement, RedisStore } from '../../nodes/TikTokBatchSync/engine/redis/store';
 import { ALREADY_PACED } from '../../nodes/TikTokBatchSync/sender';
 import { FakeClock, HOUR, MINUTE, SECOND, T0 } from '../harness/clock';
@@ -141,6 +142,48 @@ describe('Redis engine: two processes on one scope', () => {
 		expect(await group.admin.hget(`${base}cnt`, 'pending')).toBe('200');
 	});
 
+	it(`one claim takes back at most ${STEPS} lapsed leases (bounded work on n8n's Redis); the next claims take back the rest`, async () => {
+		const prefix = group.newPrefix('races');
+		const a = group.newProc(prefix, new FakeClock());
+		const store = group.storeOf(a, SCOPE);
+		const base = a.coordinator.scopeBase(SCOPE);
+		const leaseMs = 60_000;
+		const settings = settingsOf({ windowMs: 0, usersPerRequest: 1 });
+		const held = 2 * STEPS + 5;
+		await admit(store, emailUsers(held), T0, settings);
+		for (let n = 0; n < held; n++) expect((await store.claim(T0, settings, terms(leaseMs), 1)).claim).toBeDefined();
+		const lapsed = () => group.admin.zcount(`${base}lease`, '-inf', T0 + leaseMs);
+		expect(await lapsed()).toBe(held);
+		// Every lease has lapsed: each claim takes back at most STEPS of them (and leases the first again).
+		const later = T0 + leaseMs + 1;
+		expect((await store.claim(later, settings, terms(leaseMs), 1)).claim).toBeDefined();
+		expect(await lapsed()).toBe(held - STEPS);
+		expect((await store.claim(later, settings, terms(leaseMs), 1)).claim).toBeDefined();
+		expect(await lapsed()).toBe(held - 2 * STEPS);
+		expect((await store.claim(later, settings, terms(leaseMs), 1)).claim).toBeDefined();
+		expect(await lapsed()).toBe(0);
+		expect(await group.admin.zcard(`${base}due`)).toBe(held - 3);
+	});
+
+	it(`one claim moves at most ${STEPS} retries that came due; the next claims move the rest`, async () => {
+		const prefix = group.newPrefix('races');
+		const a = group.newProc(prefix, new FakeClock());
+		const store = group.storeOf(a, SCOPE);
+		const base = a.coordinator.scopeBase(SCOPE);
+		const settings = settingsOf({ windowMs: 0, usersPerRequest: 1 });
+		const waiting = 2 * STEPS + 5;
+		await admit(store, emailUsers(waiting), T0, settings);
+		for (let n = 0; n < waiting; n++) {
+			const { claim } = await store.claim(T0, settings, terms(), 1);
+			await store.settle(claim as RedisClaim, { kind: 'retry', dueAt: T0 + SECOND, reason: 'System error', reauthorize: false }, T0);
+		}
+		expect(await group.admin.zcard(`${base}retry`)).toBe(waiting);
+		for (const left of [waiting - STEPS, waiting - 2 * STEPS, 0]) {
+			expect((await store.claim(T0 + SECOND, settings, terms(), 1)).claim).toBeDefined();
+			expect(await group.admin.zcard(`${base}retry`)).toBe(left);
+		}
+	});
+
 	it('a lease that ends mid-send: the other process delivers, the late settle is ignored (at least once to TikTok, counted once)', async () => {
 		const prefix = group.newPrefix('races');
 		const leaseMs = 10_000;
@@ -238,6 +281,79 @@ describe('Redis engine: two processes on one scope', () => {
 		expect(tiktok.calls).toHaveLength(1);
 		expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 25, synced: 25, pending: 0 });
 		expect(await group.admin.exists(`${base}lease`)).toBe(0);
+	});
+
+	it('a send TikTok does not answer is aborted at half the lease (well before it lapses) and waits for its retry', async () => {
+		const prefix = group.newPrefix('races');
+		const leaseMs = 10_000;
+		const clock = new FakeClock();
+		clock.idle = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 20));
+		const a = group.newProc(prefix, clock, { leaseMs });
+		const base = a.coordinator.scopeBase(SCOPE);
+		let signal: AbortSignal | undefined;
+		const silent: SendMapping = (_batch, options) =>
+			new Promise((_resolve, reject) => {
+				signal = options?.signal;
+				signal?.addEventListener('abort', () => reject(new Error('aborted')));
+			});
+		await a.coordinator.submit({ scope: SCOPE, destination: EMAIL_DESTINATION, users: emailUsers(3), send: silent, pacer: ALREADY_PACED, waitForDelivery: false, settings: { windowMs: 0 } });
+		await until('A sends', () => signal !== undefined);
+		const [member] = await group.admin.zrange(`${base}lease`, 0, -1);
+		await clock.advance(sendBudgetMs(leaseMs) - 1);
+		expect(signal?.aborted).toBe(false);
+		await clock.advance(1);
+		await until('the retry is scheduled', async () => (await group.admin.zcard(`${base}retry`)) === 1);
+		expect(signal?.aborted).toBe(true);
+		expect(await group.admin.hmget(`${base}c:${member.slice(0, 15)}`, 'a.st', 'a.f', 'a.le')).toEqual(['waiting', '1', 'TikTok did not answer within 5 s']);
+		expect(await group.admin.zcard(`${base}lease`)).toBe(0);
+	});
+
+	it('a request that gets no pacer slot within a quarter of the lease goes back (no failure counted) and is claimed again', async () => {
+		const prefix = group.newPrefix('races');
+		const leaseMs = 10_000;
+		const clock = new FakeClock();
+		const tiktok = new FakeTikTok(clock);
+		clock.idle = () => new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 20));
+		const a = group.newProc(prefix, clock, { leaseMs });
+		const base = a.coordinator.scopeBase(SCOPE);
+		const noSlot = { acquire: () => new Promise<void>(() => undefined) };
+		await submitVia(a, tiktok, emailUsers(3), SCOPE, { windowMs: 0 }, { pacer: noSlot });
+		let member = '';
+		await until('A holds the request', async () => {
+			member = (await group.admin.zrange(`${base}lease`, 0, -1)).find((entry) => /:a:/.test(entry)) ?? '';
+			return member !== '';
+		});
+		const leaseEnd = async () => Number(await group.admin.zscore(`${base}lease`, member));
+		expect(await leaseEnd()).toBe(T0 + leaseMs);
+		await clock.advance(paceBudgetMs(leaseMs) - 1);
+		expect(await leaseEnd()).toBe(T0 + leaseMs);
+		// Handed back at the budget's end, and (due at once) claimed again with a new lease from then.
+		await clock.advance(1);
+		await until('claimed again', async () => (await leaseEnd()) === T0 + paceBudgetMs(leaseMs) + leaseMs);
+		expect(await group.admin.hget(`${base}c:${member.slice(0, 15)}`, 'a.f')).toBe('0');
+		expect(tiktok.calls).toHaveLength(0);
+	});
+
+	it('renew with a stale token returns 0 while the new holder sends, and leaves the new lease alone', async () => {
+		const prefix = group.newPrefix('races');
+		const a = group.newProc(prefix, new FakeClock());
+		const b = group.newProc(prefix, new FakeClock());
+		const storeA = group.storeOf(a, SCOPE);
+		const storeB = group.storeOf(b, SCOPE);
+		const base = a.coordinator.scopeBase(SCOPE);
+		const settings = settingsOf({ windowMs: 0, usersPerRequest: 3 });
+		await admit(storeA, emailUsers(3), T0, settings);
+		const claimA = (await storeA.claim(T0, settings, terms(), 1)).claim as RedisClaim;
+		// A's lease lapses; B takes the request over and is sending it.
+		const later = T0 + DEFAULT_LEASE_MS + 1;
+		const claimB = (await storeB.claim(later, settings, terms(), 1)).claim as RedisClaim;
+		expect(claimB.member).toBe(claimA.member);
+		const leaseB = await group.admin.zscore(`${base}lease`, claimB.member);
+		expect(leaseB).toBe(String(later + DEFAULT_LEASE_MS));
+		expect(await storeA.renew(claimA, later + SECOND, terms())).toBe(false);
+		expect(await group.admin.zscore(`${base}lease`, claimB.member)).toBe(leaseB);
+		expect(await storeB.renew(claimB, later + SECOND, terms())).toBe(true);
+		expect(await group.admin.zscore(`${base}lease`, claimB.member)).toBe(String(later + SECOND + DEFAULT_LEASE_MS));
 	});
 
 	it('settle with a stale token returns 0 and changes nothing, whatever the outcome it reports', async () => {

@@ -56,6 +56,23 @@ describe('Redis engine: graceful shutdown', () => {
 		expect(await other.coordinator.report(SCOPE)).toMatchObject({ entered: 5, synced: 4, pending: 1 });
 	});
 
+	it('a claim on its way to Redis when shutdown starts: what it took (both parts of a window) is handed back before shutdown returns, nothing is sent', async () => {
+		const prefix = group.newPrefix('shutdown');
+		const tiktok = new FakeTikTok(realClock);
+		const worker = group.newProc(prefix, realClock);
+		const base = worker.coordinator.scopeBase(SCOPE);
+		const users = emailUsers(2).map((user, index) => ({ ...user, action: index === 0 ? ('add' as const) : ('delete' as const) }));
+		await submitVia(worker, tiktok, users, SCOPE, { windowMs: 0 });
+		// The submit started a claim (its reply, then the split leasing both parts, still to come): stop now.
+		await worker.coordinator.shutdown(5_000);
+		expect(await group.admin.zcard(`${base}lease`)).toBe(0);
+		expect(await group.admin.zcard(`${base}due`)).toBe(2);
+		await worker.coordinator.whenIdle();
+		expect(tiktok.calls).toHaveLength(0);
+		expect(await group.admin.zcard(`${base}lease`)).toBe(0);
+		expect(await worker.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 0, pending: 2 });
+	});
+
 	it('in a process with its own SIGTERM handler (n8n), stops beside it and lets it decide when to exit', async () => {
 		const { exit, handedBackIn } = await signalChild(true);
 		expect(exit).toEqual({ code: 0, signal: null });

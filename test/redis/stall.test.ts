@@ -9,7 +9,7 @@ import { digestHex } from '../../nodes/shared/digest';
 import { TikTokClient } from '../../nodes/shared/transport/client';
 import type { MappingBatch } from '../../nodes/shared/transport/mapping';
 import { realClock, type Destination, type SendMapping, type SubmitRequest } from '../../nodes/TikTokBatchSync/engine';
-import { FENCE_MARGIN_MS, sendBudgetMs } from '../../nodes/TikTokBatchSync/engine/limits';
+import { FENCE_MARGIN_MS, renewEveryMs, sendBudgetMs } from '../../nodes/TikTokBatchSync/engine/limits';
 import { ALREADY_PACED, mappingSender } from '../../nodes/TikTokBatchSync/sender';
 import { DEMO, startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 import { FakeClock } from '../harness/clock';
@@ -98,6 +98,73 @@ describe.each([
 		await clockA.advance(0);
 		resume();
 		await next;
+		await a.coordinator.whenIdle();
+		expect(actionsSeen()).toEqual([first, second]);
+		expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);
+		expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 2, pending: 0, errored: 0, added: 1, removed: 1 });
+	});
+
+	it('paused, its pacer slot granted the moment it resumes: its own clock says the lease ran out, so nothing is sent (before any renewal could say so)', async () => {
+		const audienceId = await createAudience(local, `stall-slot-${first}`);
+		if (first === 'delete') await sender()({ target: { advertiserId: US, audienceId, action: 'add', idSchema: ['EMAIL_SHA256'] }, rows: 1, columns: [[USER]] });
+		local.clearRequests();
+		const prefix = group.newPrefix('stall');
+		const clockA = new FakeClock(Date.now());
+		const a = group.newProc(prefix, clockA, { leaseMs: LEASE_MS });
+		const b = group.newProc(prefix, realClock, { leaseMs: LEASE_MS });
+		let resume!: () => void;
+		const paused = new Promise<void>((resolve) => (resume = resolve));
+		await request(a, audienceId, first, { pacer: { acquire: () => paused } });
+		const leaseEnd = await leaseHeldByA(a.coordinator.scopeBase(SCOPE));
+
+		await sleep(leaseEnd - Date.now() + 50);
+		await b.coordinator.flush(SCOPE, { send: sender(), pacer: ALREADY_PACED });
+		const next = request(b, audienceId, second, { waitForDelivery: true });
+		await next;
+		expect(actionsSeen()).toEqual([first, second]);
+
+		// A wakes up with its slot granted at once: no renewal timer has fired yet, its clock is past the lease.
+		clockA.setTime(Date.now());
+		resume();
+		await clockA.advance(0);
+		await a.coordinator.whenIdle();
+		await sleep(100);
+		expect(actionsSeen()).toEqual([first, second]);
+		expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);
+		expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 2, pending: 0, errored: 0, added: 1, removed: 1 });
+	});
+
+	it('its clock behind by more than the fence (it believes its lease still runs), held up before its request leaves: its renewal returns 0 and aborts the send', async () => {
+		const audienceId = await createAudience(local, `stall-skew-${first}`);
+		if (first === 'delete') await sender()({ target: { advertiserId: US, audienceId, action: 'add', idSchema: ['EMAIL_SHA256'] }, rows: 1, columns: [[USER]] });
+		local.clearRequests();
+		const prefix = group.newPrefix('stall');
+		const clockA = new FakeClock(Date.now());
+		const a = group.newProc(prefix, clockA, { leaseMs: LEASE_MS });
+		const b = group.newProc(prefix, realClock, { leaseMs: LEASE_MS });
+		// A is slow to send (a busy machine): its request has not left yet.
+		let go!: () => void;
+		const slow = new Promise<void>((resolve) => (go = resolve));
+		let signal: AbortSignal | undefined;
+		const slowSend: SendMapping = async (batch, options) => {
+			signal = options?.signal;
+			await slow;
+			await sender()(batch, options);
+		};
+		await request(a, audienceId, first, { send: slowSend });
+		const leaseEnd = await leaseHeldByA(a.coordinator.scopeBase(SCOPE));
+		await until('A is sending', () => signal !== undefined);
+
+		await sleep(leaseEnd - Date.now() + 50);
+		await b.coordinator.flush(SCOPE, { send: sender(), pacer: ALREADY_PACED });
+		// B's next action goes out once the fence has passed.
+		await request(b, audienceId, second, { waitForDelivery: true });
+		expect(actionsSeen()).toEqual([first, second]);
+
+		// A's clock has moved only a third of the lease: its renewal is due, and finds the request taken over.
+		await clockA.advance(renewEveryMs(LEASE_MS));
+		await until('A aborted its send', () => signal?.aborted === true);
+		go();
 		await a.coordinator.whenIdle();
 		expect(actionsSeen()).toEqual([first, second]);
 		expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);

@@ -8,6 +8,7 @@ import Redis from 'ioredis';
 import type { IDataObject, INode } from 'n8n-workflow';
 
 import { resetAudienceMemory } from '../../nodes/shared/audiences';
+import { audienceNamesOn } from '../../nodes/shared/redis/audienceNames';
 import { noPersistenceWarning, openRedis, redisFailure, redisPersists, RedisUnavailableError, type RedisHandle } from '../../nodes/shared/redis/client';
 import { lockKey, LockWaitTimeoutError, withRedisLock } from '../../nodes/shared/redis/lock';
 import { selectSyncMode, type RedisTarget } from '../../nodes/shared/redis/settings';
@@ -17,6 +18,7 @@ import { deleteKeysUnder, keysUnder, TEST_REDIS } from '../harness/engine';
 import { accessTokenCredentials, addParameters, audienceNode, locator, US } from '../harness/fixtures';
 import { chain, itemsNode, outputOf, runWorkflow } from '../harness/n8n';
 import { freePort, startRedisServer } from '../harness/redisServer';
+import { TcpProxy } from '../harness/tcpProxy';
 import { startTikTokLocal, type TikTokLocal } from '../tiktok-local/server';
 
 let prefix: string;
@@ -141,6 +143,48 @@ describe('withRedisLock', () => {
 		expect(error).toBeInstanceOf(RedisUnavailableError);
 		expect((error as Error).message).toContain(`cannot reach Redis at 127.0.0.1:${port} (from N8N_TIKTOK_SYNC_REDIS): connection refused`);
 		expect((error as Error).message).not.toMatch(/max retries|ECONNREFUSED/);
+	});
+});
+
+describe('audience names across processes', () => {
+	it('the name’s lock held elsewhere past the wait: a clear error naming the audience, and the lookup does not run without the lock', async () => {
+		const names = audienceNamesOn(handle(), { waitMs: 300 });
+		const key = `https://business-api.tiktok.com\u0000${US}\u0000Buyers`;
+		let release!: () => void;
+		const held = audienceNamesOn(handle()).withLock(key, () => new Promise<void>((resolve) => (release = resolve)));
+		await sleep(50);
+		let ran = false;
+		const error = await names
+			.withLock(key, async () => {
+				ran = true;
+			})
+			.catch((caught: unknown) => caught);
+		expect(error).toBeInstanceOf(LockWaitTimeoutError);
+		expect((error as Error).message).toContain(`the audience name "Buyers" of ad account ${US}`);
+		expect(ran).toBe(false);
+		release();
+		await held;
+	});
+
+	it('Redis lost after the name’s lock was taken: looking up and noting the ID fail with the one Redis message, not ioredis’s', async () => {
+		const proxy = await TcpProxy.start(TEST_REDIS);
+		try {
+			const { port } = proxy;
+			const names = audienceNamesOn(handle(`redis://127.0.0.1:${port}`));
+			const key = `https://business-api.tiktok.com\u0000${US}\u0000Buyers`;
+			const failures = await names.withLock(key, async () => {
+				// Redis goes away while the lock is held (the port now refuses connections).
+				await proxy.close();
+				return [await names.recall(key).catch((error: unknown) => error), await names.note(key, '1790000000000001').catch((error: unknown) => error)];
+			});
+			for (const failure of failures) {
+				expect(failure).toBeInstanceOf(RedisUnavailableError);
+				expect((failure as Error).message).toContain(`cannot reach Redis at 127.0.0.1:${port} (from N8N_TIKTOK_SYNC_REDIS): connection refused`);
+				expect((failure as Error).message).not.toMatch(/max retries|ECONNREFUSED/i);
+			}
+		} finally {
+			await proxy.close().catch(() => undefined);
+		}
 	});
 });
 

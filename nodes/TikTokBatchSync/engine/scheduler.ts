@@ -34,6 +34,8 @@ export interface ScopeRuntime<S> {
 	readonly attempts: Set<Attempt>;
 	pumping: boolean;
 	again: boolean;
+	/** The pump under way (shutdown waits for a claim on its way before handing back what the store holds). */
+	pumped?: Promise<void>;
 	timer?: unknown;
 	timerAt?: number;
 	/** TikTok's (or Redis's) last error here, for the backlog message. */
@@ -186,7 +188,9 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 				if (!attempt.sent) attempt.abort('shutdown');
 				inFlight.push(attempt.done);
 			}
-			inFlight.push(Promise.resolve(scope.store.handBackHeld(this.clock.now())).catch(() => undefined));
+			// After the pump under way: a claim on its way hands its request back, and the store then what it took with it.
+			const pumped = scope.pumped ?? Promise.resolve();
+			inFlight.push(pumped.then(() => scope.store.handBackHeld(this.clock.now())).catch(() => undefined));
 			this.notify(scope);
 		}
 		let timer: NodeJS.Timeout | undefined;
@@ -276,7 +280,7 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 			return;
 		}
 		scope.pumping = true;
-		this.activity
+		scope.pumped = this.activity
 			.track(this.pumpLoop(scope))
 			.catch(() => undefined)
 			.finally(() => {
@@ -305,6 +309,11 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 					this.wakeAt(scope, reply.nextAt);
 					break;
 				}
+				if (this.stopping) {
+					// Shutdown began while the claim was on its way: nothing more is sent from here.
+					await this.handBackSafely(scope, reply.claim);
+					return;
+				}
 				this.startAttempt(scope, reply.claim, now);
 			}
 		} while (scope.again && !scope.disposed);
@@ -326,6 +335,15 @@ export abstract class Scheduler<C extends Claimed, P, S extends ScopeStore<C, P>
 		if (scope.timer !== undefined) this.clock.clearTimeout(scope.timer);
 		scope.timer = undefined;
 		scope.timerAt = undefined;
+	}
+
+	private async handBackSafely(scope: ScopeRuntime<S>, claim: C): Promise<void> {
+		try {
+			await scope.store.handBack(claim, this.clock.now());
+		} catch (error) {
+			// The store is away: the lease runs out and another process sends the request.
+			scope.lastError = (error as Error).message;
+		}
 	}
 
 	private startAttempt(scope: ScopeRuntime<S>, claim: C, claimedAt: number): void {

@@ -20,14 +20,14 @@ function describeKey(key: string): string {
 	return name === undefined ? 'this audience name' : `the audience name "${name}" of ad account ${advertiserId}`;
 }
 
-export function audienceNamesOn(redis: RedisHandle): SharedAudienceNames {
+export function audienceNamesOn(redis: RedisHandle, lock: { leaseMs?: number; waitMs?: number } = {}): SharedAudienceNames {
 	const valueKey = (key: string) => taggedKey(redis.target.keyPrefix, 'v', `audience:${key}`, 'value');
 	const fail = (error: unknown) => redisFailure(redis.target, redis.client, error);
 	return {
 		withLock: (key, work) =>
 			withRedisLock(redis, `audience:${key}`, () => work(), {
-				leaseMs: NAME_LOCK_LEASE_MS,
-				waitMs: NAME_LOCK_WAIT_MS,
+				leaseMs: lock.leaseMs ?? NAME_LOCK_LEASE_MS,
+				waitMs: lock.waitMs ?? NAME_LOCK_WAIT_MS,
 				what: describeKey(key),
 			}),
 		recall: async (key) => {

@@ -14,7 +14,7 @@ import type { RequestPacer, SendMapping, SyncUser } from '../types';
 import { checkPackable, packJournalRows } from './rows';
 import { SCRIPTS } from './scripts';
 import { destinationDigest, readCounters, RedisStore, type RedisClaim, type RedisClient, type RedisPlacement, type ScriptCaller } from './store';
-import { ScopeWatch, WATCH_BLOCK_MS } from './watch';
+import { Watch, WATCH_BLOCK_MS } from './watch';
 
 export type { RedisClient } from './store';
 
@@ -47,6 +47,10 @@ const WAITER_RECHECK_MS = 5_000;
 
 const prepared = new WeakSet<object>();
 
+function isCluster(redis: RedisClient): boolean {
+	return (redis as { isCluster?: boolean }).isCluster === true;
+}
+
 /**
  * The Batch Sync engine for n8n queue mode: the scheduler on a Redis store, so every process (main, webhook
  * processors, workers) admits users into one shared window per audience, claims requests with a lease and a token,
@@ -61,7 +65,9 @@ export class RedisSyncCoordinator extends Scheduler<RedisClaim, RedisPlacement, 
 	private readonly watching: boolean;
 	/** This process, for the wake-ups other processes send it. */
 	private readonly processId = randomUUID().slice(0, 12);
-	private readonly watches = new Map<string, ScopeWatch>();
+	/** The one blocking read of this process over all its scopes (standalone Redis), or one per scope (Cluster). */
+	private shared?: Watch;
+	private readonly watches = new Map<string, Watch>();
 	/** Until when this process is registered as having runs waiting, per scope (engine clock). */
 	private readonly registeredUntil = new Map<string, number>();
 	private stopListening?: () => void;
@@ -197,6 +203,7 @@ export class RedisSyncCoordinator extends Scheduler<RedisClaim, RedisPlacement, 
 	}
 
 	protected dispose(scope: ScopeRuntime<RedisStore>): void {
+		this.shared?.remove(scope.store.base);
 		this.watches.get(scope.name)?.stop();
 		this.watches.delete(scope.name);
 		super.dispose(scope);
@@ -205,17 +212,28 @@ export class RedisSyncCoordinator extends Scheduler<RedisClaim, RedisPlacement, 
 	// ---- internals ----
 
 	private watch(scope: ScopeRuntime<RedisStore>): void {
-		if (!this.watching || this.stopping || scope.disposed || this.watches.has(scope.name)) return;
-		const watch = new ScopeWatch(this.redis, scope.store.base, this.processId, {
-			work: (at) => (at <= this.clock.now() ? this.pump(scope) : this.wakeAt(scope, at)),
+		if (!this.watching || this.stopping || scope.disposed) return;
+		const base = scope.store.base;
+		const events = {
+			work: (at: number) => (at <= this.clock.now() ? this.pump(scope) : this.wakeAt(scope, at)),
 			wake: () => this.notify(scope),
 			sweep: () => this.pump(scope),
-		});
-		this.watches.set(scope.name, watch);
-		watch.start();
+		};
+		if (isCluster(this.redis)) {
+			// A blocking read cannot span Cluster slots, and every scope has a slot of its own.
+			if (this.watches.has(scope.name)) return;
+			const watch = new Watch(this.redis, this.processId);
+			this.watches.set(scope.name, watch);
+			watch.add(base, events);
+			return;
+		}
+		this.shared ??= new Watch(this.redis, this.processId, `${this.keyPrefix}:wi:${this.processId}`);
+		if (!this.shared.has(base)) this.shared.add(base, events);
 	}
 
 	private stopWatches(): void {
+		this.shared?.stop();
+		this.shared = undefined;
 		for (const watch of this.watches.values()) watch.stop();
 		this.watches.clear();
 		this.registeredUntil.clear();

@@ -5,8 +5,9 @@ import type { SyncUser } from '../types';
  * A window's submissions travel through Redis as one string, appended to as they come and merged by whoever claims
  * the window, so Redis never looks at a user: per user one row "<flag><row>\n", where <row> is the ids joined by tabs
  * ('' where the user lacks that id type) and <flag> is 'a' or 'd' (add or remove, the key being the ids themselves:
- * one id, or the ids joined by '|') or 'A' or 'D' followed by "<key>\t" for any other key. The admit script puts
- * "@<time>\n" before each run's rows. Hashed ids and keys never hold tabs or line breaks (checked before packing).
+ * one id, or the ids joined by '|') or 'A' or 'D' followed by "<key>\t" for any other key. The admit script writes
+ * a window's first run's rows as they are (their time is the window's 'at') and puts "@<time>\n" before each later
+ * run's rows. Hashed ids and keys never hold tabs or line breaks (checked before packing).
  */
 
 /** The key a user has when it is made from its ids alone (the node's dedupeKey). */
@@ -14,16 +15,45 @@ function keyOfIds(ids: ReadonlyArray<string | undefined>): string {
 	return ids.length === 1 ? (ids[0] ?? '') : ids.map((id) => id ?? '').join('|');
 }
 
+/** A batch of rows and where each ends, so the admit script can cut it at any row without looking at a user. */
+export interface PackedRows {
+	/** The rows as UTF-8 bytes (what the client would have made of a string anyway). */
+	rows: Buffer;
+	/**
+	 * "w<bytes>" when every row has that many bytes (the usual case: one hashed id each), otherwise each row's end
+	 * (bytes from the batch's start, after its line break) as little-endian 32-bit numbers.
+	 */
+	ends: string | Buffer;
+}
+
 /** Users [from, to) as rows. */
-export function packRows(users: ReadonlyArray<SyncUser>, from: number, to: number, defaultAction: MappingAction): string {
+export function packRows(users: ReadonlyArray<SyncUser>, from: number, to: number, defaultAction: MappingAction): PackedRows {
 	let packed = '';
+	const lengths = new Uint32Array(to - from);
+	let uniform = true;
 	for (let index = from; index < to; index++) {
 		const { key, ids, action = defaultAction } = users[index];
 		const row = ids.length === 1 ? (ids[0] as string) : ids.map((id) => id ?? '').join('\t');
-		if (key === keyOfIds(ids)) packed += (action === 'delete' ? 'd' : 'a') + row + '\n';
-		else packed += (action === 'delete' ? 'D' : 'A') + key + '\t' + row + '\n';
+		const line = key === keyOfIds(ids) ? (action === 'delete' ? 'd' : 'a') + row + '\n' : (action === 'delete' ? 'D' : 'A') + key + '\t' + row + '\n';
+		packed += line;
+		lengths[index - from] = line.length;
+		if (line.length !== lengths[0]) uniform = false;
 	}
-	return packed;
+	const rows = Buffer.from(packed);
+	// As many bytes as characters: all ASCII, so a row's length in characters is its length in bytes.
+	const ascii = rows.length === packed.length;
+	if (uniform && ascii) return { rows, ends: `w${lengths[0] ?? 0}` };
+	const ends = Buffer.alloc(4 * lengths.length);
+	let end = 0;
+	let offset = 0;
+	for (let line = 0; line < lengths.length; line++) {
+		const next = offset + lengths[line];
+		// A key may hold characters beyond ASCII: count its bytes.
+		end += ascii ? lengths[line] : Buffer.byteLength(packed.slice(offset, next));
+		ends.writeUInt32LE(end, 4 * line);
+		offset = next;
+	}
+	return { rows, ends };
 }
 
 /** Journal rows (one action, keys from the ids), with their entry time. */
@@ -34,13 +64,18 @@ export function packJournalRows(columns: ReadonlyArray<ReadonlyArray<string | un
 	return packed;
 }
 
+const TAB_OR_BREAK = /[\t\n]/;
+
 /** Hashed ids and keys never hold tabs or line breaks; anything that does would corrupt a packed row. */
 export function checkPackable(users: ReadonlyArray<SyncUser>): void {
 	for (let index = 0; index < users.length; index++) {
 		const { key, ids } = users[index];
-		if (/[\t\n]/.test(key)) throw new TypeError(`Batch Sync user ${index} has a key with a tab or line break`);
+		// The usual user's key is its one id: one look covers both.
+		if (ids.length !== 1 || key !== ids[0]) {
+			if (TAB_OR_BREAK.test(key)) throw new TypeError(`Batch Sync user ${index} has a key with a tab or line break`);
+		}
 		for (const id of ids) {
-			if (id !== undefined && /[\t\n]/.test(id)) throw new TypeError(`Batch Sync user ${index} has an id with a tab or line break`);
+			if (id !== undefined && TAB_OR_BREAK.test(id)) throw new TypeError(`Batch Sync user ${index} has an id with a tab or line break`);
 		}
 	}
 }
@@ -66,7 +101,48 @@ export interface MergedWindow {
  * row and its last action wins; a user keeps its first row while its action stays, and moves to the end of the other
  * request (with the ids it came back with) when it changes.
  */
-export function mergeWindow(raw: string): MergedWindow {
+export function mergeWindow(raw: string, openedAt = 0): MergedWindow {
+	return mergeDistinct(raw, openedAt) ?? mergeAny(raw, openedAt);
+}
+
+/**
+ * The usual window, cheaply: one action, one id per user, every user once. Undefined as soon as a row is anything
+ * else (the general merge then starts over).
+ */
+function mergeDistinct(raw: string, openedAt: number): MergedWindow | undefined {
+	const seen = new Set<string>();
+	const rows: string[] = [];
+	let flag = -1;
+	let time = openedAt;
+	let entered = 0;
+	let start = 0;
+	while (start < raw.length) {
+		let end = raw.indexOf('\n', start);
+		if (end === -1) end = raw.length;
+		const code = raw.charCodeAt(start);
+		if (code === 64 /* @ */) {
+			time = Number(raw.slice(start + 1, end));
+			start = end + 1;
+			continue;
+		}
+		if (code !== 97 /* a */ && code !== 100 /* d */) return undefined;
+		if (flag === -1) flag = code;
+		else if (code !== flag) return undefined;
+		const row = raw.slice(start + 1, end);
+		if (row.includes('\t')) return undefined;
+		const size = seen.size;
+		seen.add(row);
+		if (seen.size === size) return undefined;
+		rows.push(row);
+		if (time > entered) entered = time;
+		start = end + 1;
+	}
+	const part: MergedPart = { rows, users: rows.length, enteredAt: entered };
+	const none: MergedPart = { rows: [], users: 0, enteredAt: 0 };
+	return flag === 100 ? { add: none, delete: part, moved: '' } : { add: part, delete: none, moved: '' };
+}
+
+function mergeAny(raw: string, openedAt: number): MergedWindow {
 	const indexOf = new Map<string, number>();
 	const removing: number[] = [];
 	const rowOf: string[] = [];
@@ -75,7 +151,8 @@ export function mergeWindow(raw: string): MergedWindow {
 	const keys: string[] = [];
 	let moves: Set<number> | undefined;
 	const entered = [0, 0];
-	let time = 0;
+	// The rows before the first '@<time>' line came at `openedAt` (the window's 'at').
+	let time = openedAt;
 	let order = 0;
 	let start = 0;
 	while (start < raw.length) {

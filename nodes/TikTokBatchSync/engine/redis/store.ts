@@ -19,7 +19,7 @@ import type { ScriptName } from './scripts';
 export type RedisClient = Redis | Cluster;
 
 /** The scripts as ioredis defined them on the client (KEYS[1] = the scope's base, then ARGV). */
-export type ScriptCaller = Record<ScriptName, (base: string, ...args: Array<string | number>) => Promise<unknown>>;
+export type ScriptCaller = Record<ScriptName, (base: string, ...args: Array<string | number | Buffer>) => Promise<unknown>>;
 
 /** Users per admit call: the rows go to Redis as one string, which Redis appends without looking inside. */
 export const ADMIT_BATCH = 10_000;
@@ -47,6 +47,8 @@ export interface RedisPlacement {
 	known: Map<string, UserOutcome | 'moved'>;
 	/** Per window index, the users whose last action in it differs from some of their submissions. */
 	moved: Map<number, Map<string, MappingAction>>;
+	/** An admit found the scope full: later ones first look how much room there is (see admit). */
+	sawFull: boolean;
 }
 
 /**
@@ -78,12 +80,20 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			windows: [],
 			known: new Map(),
 			moved: new Map(),
+			sawFull: false,
 		};
 	}
 
 	async admit(placement: RedisPlacement, from: number, settings: SyncSettings, now: number): Promise<AdmitReply> {
 		const { users, destination } = placement;
-		const to = Math.min(users.length, from + ADMIT_BATCH);
+		let to = Math.min(users.length, from + ADMIT_BATCH);
+		if (placement.sawFull) {
+			// Waiting for room (Max Pending Users): send about as many rows as fit, not the whole batch again for
+			// Redis to read and turn away. At least one, so the script still says whether the scope is full.
+			const pending = Number((await this.activity.track(this.redis.hget(`${this.base}cnt`, 'pending'))) ?? 0);
+			to = Math.min(to, from + Math.max(1, settings.maxPendingUsers - pending));
+		}
+		const packed = packRows(users, from, to, destination.action);
 		const reply = (await this.run(
 			'tiktokSyncAdmit',
 			randomUUID(),
@@ -95,7 +105,8 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			placement.dest,
 			placement.destJson,
 			to - from,
-			packRows(users, from, to, destination.action),
+			packed.rows,
+			packed.ends,
 		)) as string;
 		const fields = reply.split(' ');
 		const admitted = Number(fields[0]);
@@ -108,6 +119,7 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			next = end;
 		}
 		const wake = Number(fields[3]);
+		if (fields[1] === '1') placement.sawFull = true;
 		return { admitted, full: fields[1] === '1', drainable: fields[2] === '1', wakeAt: wake >= 0 ? wake : undefined };
 	}
 
@@ -131,12 +143,21 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			if (reply[0] === 'idle') return { nextAt: Number(reply[1]), changed: changed || reply[2] === 1 };
 			const member = String(reply[1]);
 			const destination = this.destinationOf(String(reply[2]));
-			const merged = mergeWindow(String(reply[3]));
+			// The rows, read apart from the script: they never change once the window is cut (see claim.ts).
+			const rows = await this.activity.track(this.redis.get(`${this.base}r:${member.slice(0, 15)}`));
 			if (reply[0] === 'part') {
+				if (rows === null) {
+					// Gone since the claim looked (eviction, deletion): its users are errored, not left pending.
+					await this.run('tiktokSyncSettle', token, now, member, 'errored', 0, 0, LOST_REASON, 0, 0);
+					changed = true;
+					continue;
+				}
 				const action: MappingAction = member.charAt(16) === 'd' ? 'delete' : 'add';
-				const claim = this.claimOf(member, token, destination, action, merged, Number(reply[4]), Number(reply[5]));
+				const claim = this.claimOf(member, token, destination, action, mergeWindow(rows, Number(reply[3])), Number(reply[4]), Number(reply[5]));
 				return { claim, nextAt: now, changed };
 			}
+			// A raw window whose rows vanished splits into nothing: split errors its submissions.
+			const merged = mergeWindow(rows ?? '', Number(reply[3]));
 			changed = true;
 			const leased = await this.split(token, now, member, merged, settings, terms, room);
 			const claims = leased.map((action) => {
@@ -254,7 +275,7 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 	}
 
 	/** One script call, counted as activity (tests on a manual clock wait for it). */
-	run(name: ScriptName, ...args: Array<string | number>): Promise<unknown> {
+	run(name: ScriptName, ...args: Array<string | number | Buffer>): Promise<unknown> {
 		return this.activity.track(this.scripts[name](this.base, ...args));
 	}
 

@@ -2,7 +2,7 @@ import { FENCE_MARGIN_MS } from '../../limits';
 import { BASE, BLOCKING, COUNTERS, CUTTING, HANDING_BACK, HOLD, LOSS, MEMBERS, SETTLING, WAKE } from './includes';
 
 /** Lapsed leases, passed fences and ripe windows handled per claim, and requests errored on the way, at most. */
-const STEPS = 20;
+export const STEPS = 20;
 
 /**
  * claim: takes back requests whose holder's lease lapsed (they may still reach TikTok from the old holder until its
@@ -12,9 +12,11 @@ const STEPS = 20;
  * calls split) or a part to send. Requests past the retry horizon, or whose data vanished, are errored on the way.
  * Every step is bounded.
  * ARGV: token (new per call), now, leaseMs, sendBudgetMs, horizonMs, horizon reason prefix, reason when nothing was
- * tried, reason when the data vanished. Returns {'raw', member, destJson, rows, xa, xd}, {'part', member, destJson,
- * rows, failures, entered, lastError}, or {'idle', next time worth a look (-1: none), 1 if something changed}. Run again
- * with the same token (a resent command), it hands back what the first run took and says idle.
+ * tried, reason when the data vanished. Returns {'raw', member, destJson, at, xa, xd}, {'part', member,
+ * destJson, at, failures, entered, lastError} (at: when the rows that open the window's string came), or {'idle', next time worth a look (-1: none), 1 if something changed}. The rows
+ * (r:<id>) are not in the reply: the caller reads them with a plain GET (a window's rows never change once it is
+ * cut, and a string passed through Lua costs Redis several copies of it). Run again with the same token (a resent
+ * command), it hands back what the first run took and says idle.
  */
 export const CLAIM = `${BASE}${COUNTERS}${MEMBERS}${WAKE}${HOLD}${BLOCKING}${SETTLING}${CUTTING}${LOSS}${HANDING_BACK}
 local token, now, lease_ms, budget = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -85,9 +87,9 @@ if now >= hold then
     if not first then break end
     local id, act, _, dest = parse(first)
     local c = base .. 'c:' .. id
-    local rows = redis.call('GET', base .. 'r:' .. id)
+    local rows = redis.call('EXISTS', base .. 'r:' .. id) == 1
     if act == 'w' then
-      local w = redis.call('HMGET', c, 'st', 'xa', 'xd')
+      local w = redis.call('HMGET', c, 'st', 'xa', 'xd', 'at')
       if not rows or w[1] ~= 'raw' then
         lose(first, ARGV[8], now)
         changed = 1
@@ -99,10 +101,10 @@ if now >= hold then
         remember_reply(token, first)
         if redis.call('ZCOUNT', DUE, '-inf', now) > 0 then mark_work(now) end
         expire_touched(TTL)
-        return { 'raw', first, redis.call('HGET', base .. 'dests', dest), rows, w[2] or '0', w[3] or '0' }
+        return { 'raw', first, redis.call('HGET', base .. 'dests', dest), w[4] or '0', w[2] or '0', w[3] or '0' }
       end
     else
-      local part = redis.call('HMGET', c, act .. '.st', act .. '.e', act .. '.f', act .. '.le')
+      local part = redis.call('HMGET', c, act .. '.st', act .. '.e', act .. '.f', act .. '.le', 'at')
       if not rows or not part[2] then
         lose(first, ARGV[8], now)
         changed = 1
@@ -117,7 +119,7 @@ if now >= hold then
         remember_reply(token, first)
         if redis.call('ZCOUNT', DUE, '-inf', now) > 0 then mark_work(now) end
         expire_touched(TTL)
-        return { 'part', first, redis.call('HGET', base .. 'dests', dest), rows, part[3] or '0', part[2], part[4] or '' }
+        return { 'part', first, redis.call('HGET', base .. 'dests', dest), part[5] or '0', part[3] or '0', part[2], part[4] or '' }
       end
     end
   end

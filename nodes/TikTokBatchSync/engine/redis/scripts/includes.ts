@@ -14,10 +14,11 @@ import { KEY_MARGIN_MS, OUTCOME_KEEP_MS } from '../../limits';
  *   win            hash    audience digest → "<window id>:<submissions>" of its open window
  *   open           zset    "<open window id>:<dest>" → when it ends
  *   c:<id>         hash    a window: dest, st (open | raw | merging | split), due, tk (merge token), mv (moved users),
- *                          xa/xd (imported duplicates); per part 'a.'/'d.': st (queued | blocked | sending | waiting |
- *                          done | fenced), u users, e latest entry, f failures, le last error, tk, o outcome, hb
- *                          holder's send budget, su stale until (after a takeover)
- *   r:<id>         string  the window's submissions as they came: "@<time>\n" then one "<flag><row>\n" per user
+ *                          xa/xd (imported duplicates), at (when its first run's rows came); per part 'a.'/'d.': st
+ *                          (queued | blocked | sending | waiting | done | fenced), u users, e latest entry, f failures,
+ *                          le last error, tk, o outcome, hb holder's send budget, su stale until (after a takeover)
+ *   r:<id>         string  the window's submissions as they came: one "<flag><row>\n" per user, each later run's
+ *                          rows after an "@<time>\n" line (read by the claimer with a plain GET, never through Lua)
  *   due            zset    member → when it became due: raw windows to merge and parts to send, claimed in this order
  *   retry          zset    member → when a part waiting for its retry comes due (a claim moves it to due then)
  *   lease          zset    member → when its holder's lease ends (raw windows being merged, parts being sent)
