@@ -107,6 +107,7 @@ export class RedisStore implements ScopeStore<RedisClaim, RedisPlacement> {
 			to - from,
 			packed.rows,
 			packed.ends,
+			horizonReason(settings.retryHorizonMs, ''),
 		)) as string;
 		const fields = reply.split(' ');
 		const admitted = Number(fields[0]);

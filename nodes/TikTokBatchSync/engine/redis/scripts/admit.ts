@@ -8,7 +8,7 @@ import { BASE, COUNTERS, CUTTING, HOLD, MEMBERS, WAKE, WINDOW_ID_OFFSET } from '
  * by scanning the rows).
  * ARGV: request id, now, windowMs, usersPerRequest, horizonMs, maxPending, dest, destJson, rows in the batch, rows
  * ("<flag><row>\n" each), row ends ("w<bytes>": every row that long; else each row's end in bytes as a little-endian
- * 32-bit number). Returns "admitted full drainable wakeAt [<window id> <count>]…" (space separated), the
+ * 32-bit number), the horizon's reason prefix (stored with the horizon, so every process words a give-up alike). Returns "admitted full drainable wakeAt [<window id> <count>]…" (space separated), the
  * same when run again with the same request id.
  */
 export const ADMIT = `${BASE}${COUNTERS}${MEMBERS}${WAKE}${CUTTING}${HOLD}
@@ -24,7 +24,7 @@ local function row_end(n)
   return (struct.unpack('<I4', ends, 4 * (n - 1) + 1))
 end
 local TTL = scope_ttl(horizon)
-redis.call('HSET', base .. 'set', 'horizonMs', horizon)
+redis.call('HSET', base .. 'set', 'horizonMs', horizon, 'horizonReason', ARGV[12])
 redis.call('HSET', base .. 'dests', dest, ARGV[8])
 touch(base .. 'set')
 touch(base .. 'dests')

@@ -28,6 +28,8 @@ if taken then
   return { 'idle', now, 1 }
 end
 local horizon = tonumber(redis.call('HGET', base .. 'set', 'horizonMs') or ARGV[5])
+-- the stored horizon's wording, not the caller's (a process on other settings must not name another horizon)
+local horizon_reason = redis.call('HGET', base .. 'set', 'horizonReason') or ARGV[6]
 local changed = 0
 -- holders that stopped renewing: their requests are due again, fenced until the old copy cannot arrive any more
 local lapsed = redis.call('ZRANGEBYSCORE', LEASE, '-inf', now, 'WITHSCORES', 'LIMIT', 0, ${STEPS})
@@ -74,7 +76,7 @@ for i = 1, #retries, 2 do
   if not part[1] then
     lose(member, ARGV[8], now)
   elseif now >= tonumber(part[1]) + horizon then
-    error_part(member, ARGV[6] .. (part[2] or ARGV[7]), now)
+    error_part(member, horizon_reason .. (part[2] or ARGV[7]), now)
   else
     requeue(member, tonumber(retries[i + 1]))
   end
@@ -109,7 +111,7 @@ if now >= hold then
         lose(first, ARGV[8], now)
         changed = 1
       elseif now >= tonumber(part[2]) + horizon then
-        error_part(first, ARGV[6] .. (part[4] or ARGV[7]), now)
+        error_part(first, horizon_reason .. (part[4] or ARGV[7]), now)
         changed = 1
       else
         redis.call('ZREM', DUE, first)

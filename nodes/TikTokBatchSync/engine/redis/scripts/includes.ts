@@ -9,7 +9,7 @@ import { KEY_MARGIN_MS, OUTCOME_KEEP_MS } from '../../limits';
  *   cnt            hash    counters (entered, synced, notSynced, pending, errored, added, removed), reasons
  *                          ('n:<reason>' not synced, 'e:<reason>' errored; '#n'/'#e' how many distinct), window numbers
  *                          (seq, iseq), parts held back (blk)
- *   set            hash    the scope's settings as its last admit stored them (horizonMs)
+ *   set            hash    the scope's settings as its last admit stored them (horizonMs, horizonReason)
  *   dests          hash    audience digest → destination JSON (advertiser, audience, id types)
  *   win            hash    audience digest → "<window id>:<submissions>" of its open window
  *   open           zset    "<open window id>:<dest>" → when it ends

@@ -33,6 +33,7 @@ if missing > 0 then
   tally('e', ARGV[15], missing)
 end
 local horizon = tonumber(redis.call('HGET', base .. 'set', 'horizonMs') or ARGV[7])
+local horizon_reason = redis.call('HGET', base .. 'set', 'horizonReason') or ARGV[16]
 local leased = {}
 -- both parts exist before either is settled (an error below must not find the window finished)
 for _, act in ipairs({ 'a', 'd' }) do
@@ -56,7 +57,7 @@ for _, act in ipairs({ 'a', 'd' }) do
       touch(base .. 'blk:' .. dest .. ':' .. act)
     elseif now >= tonumber(part.entered) + horizon then
       -- cut long ago and only now split (a rate-limit pause): past the horizon before any attempt
-      error_part(pm, ARGV[16] .. ARGV[17], now)
+      error_part(pm, horizon_reason .. ARGV[17], now)
     elseif #leased < room and now >= hold then
       redis.call('HSET', c, act .. '.st', 'sending', act .. '.tk', token, act .. '.hb', budget)
       redis.call('ZADD', LEASE, now + lease_ms, pm)
