@@ -66,29 +66,45 @@ async function leaseHeldByA(base: string): Promise<number> {
 	return Number(await group.admin.zscore(`${base}lease`, member as string));
 }
 
+/** An audience for the test (holding the user when its first action removes it), and A (its clock stood still) and B. */
+async function stallSetup(name: string, first: 'add' | 'delete', aPort?: number) {
+	const audienceId = await createAudience(local, name);
+	if (first === 'delete') await sender()({ target: { advertiserId: US, audienceId, action: 'add', idSchema: ['EMAIL_SHA256'] }, rows: 1, columns: [[USER]] });
+	local.clearRequests();
+	const prefix = group.newPrefix('stall');
+	const clockA = new FakeClock(Date.now());
+	const a = group.newProc(prefix, aPort === undefined ? clockA : realClock, { leaseMs: LEASE_MS }, aPort);
+	const b = group.newProc(prefix, realClock, { leaseMs: LEASE_MS });
+	return { audienceId, clockA, a, b };
+}
+
+/** Waits for A's lease to lapse, then B takes the request over and delivers it. */
+async function takeOver(leaseEnd: number, b: Proc): Promise<void> {
+	await sleep(leaseEnd - Date.now() + 50);
+	await b.coordinator.flush(SCOPE, { send: sender(), pacer: ALREADY_PACED });
+}
+
+/** TikTok holds the user as its last action says, and the user's two actions were counted once each. */
+async function expectFinalState(audienceId: string, memberAtEnd: boolean, b: Proc): Promise<void> {
+	expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);
+	expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 2, pending: 0, errored: 0, added: 1, removed: 1 });
+}
+
 describe.each([
 	['an opt-out', 'add', 'delete', false],
 	['a re-add', 'delete', 'add', true],
-] as const)('A stalls on the request before %s (lease %i ms)', (_name, first, second, memberAtEnd) => {
+] as const)(`A stalls on the request before %s (lease ${LEASE_MS} ms)`, (_name, first, second, memberAtEnd) => {
 	beforeEach(() => local.reset());
 
 	it('paused before its request leaves: when it resumes its renewal finds the lease gone and nothing is sent', async () => {
-		const audienceId = await createAudience(local, `stall-paused-${first}`);
-		if (first === 'delete') await sender()({ target: { advertiserId: US, audienceId, action: 'add', idSchema: ['EMAIL_SHA256'] }, rows: 1, columns: [[USER]] });
-		local.clearRequests();
-		const prefix = group.newPrefix('stall');
-		// A is paused: its clock stands still (no renewal fires) and it waits before sending.
-		const clockA = new FakeClock(Date.now());
-		const a = group.newProc(prefix, clockA, { leaseMs: LEASE_MS });
-		const b = group.newProc(prefix, realClock, { leaseMs: LEASE_MS });
+		const { audienceId, clockA, a, b } = await stallSetup(`stall-paused-${first}`, first);
 		let resume!: () => void;
 		const paused = new Promise<void>((resolve) => (resume = resolve));
 		await request(a, audienceId, first, { pacer: { acquire: () => paused } });
 		const leaseEnd = await leaseHeldByA(a.coordinator.scopeBase(SCOPE));
 
 		// The lease lapses; B takes the request over and delivers it.
-		await sleep(leaseEnd - Date.now() + 50);
-		await b.coordinator.flush(SCOPE, { send: sender(), pacer: ALREADY_PACED });
+		await takeOver(leaseEnd, b);
 		expect(actionsSeen()).toEqual([first]);
 		// The user's next action comes in through B.
 		const next = request(b, audienceId, second, { waitForDelivery: true });
@@ -100,25 +116,17 @@ describe.each([
 		await next;
 		await a.coordinator.whenIdle();
 		expect(actionsSeen()).toEqual([first, second]);
-		expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);
-		expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 2, pending: 0, errored: 0, added: 1, removed: 1 });
+		await expectFinalState(audienceId, memberAtEnd, b);
 	});
 
 	it('paused, its pacer slot granted the moment it resumes: its own clock says the lease ran out, so nothing is sent (before any renewal could say so)', async () => {
-		const audienceId = await createAudience(local, `stall-slot-${first}`);
-		if (first === 'delete') await sender()({ target: { advertiserId: US, audienceId, action: 'add', idSchema: ['EMAIL_SHA256'] }, rows: 1, columns: [[USER]] });
-		local.clearRequests();
-		const prefix = group.newPrefix('stall');
-		const clockA = new FakeClock(Date.now());
-		const a = group.newProc(prefix, clockA, { leaseMs: LEASE_MS });
-		const b = group.newProc(prefix, realClock, { leaseMs: LEASE_MS });
+		const { audienceId, clockA, a, b } = await stallSetup(`stall-slot-${first}`, first);
 		let resume!: () => void;
 		const paused = new Promise<void>((resolve) => (resume = resolve));
 		await request(a, audienceId, first, { pacer: { acquire: () => paused } });
 		const leaseEnd = await leaseHeldByA(a.coordinator.scopeBase(SCOPE));
 
-		await sleep(leaseEnd - Date.now() + 50);
-		await b.coordinator.flush(SCOPE, { send: sender(), pacer: ALREADY_PACED });
+		await takeOver(leaseEnd, b);
 		const next = request(b, audienceId, second, { waitForDelivery: true });
 		await next;
 		expect(actionsSeen()).toEqual([first, second]);
@@ -130,18 +138,11 @@ describe.each([
 		await a.coordinator.whenIdle();
 		await sleep(100);
 		expect(actionsSeen()).toEqual([first, second]);
-		expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);
-		expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 2, pending: 0, errored: 0, added: 1, removed: 1 });
+		await expectFinalState(audienceId, memberAtEnd, b);
 	});
 
 	it('its clock behind by more than the fence (it believes its lease still runs), held up before its request leaves: its renewal returns 0 and aborts the send', async () => {
-		const audienceId = await createAudience(local, `stall-skew-${first}`);
-		if (first === 'delete') await sender()({ target: { advertiserId: US, audienceId, action: 'add', idSchema: ['EMAIL_SHA256'] }, rows: 1, columns: [[USER]] });
-		local.clearRequests();
-		const prefix = group.newPrefix('stall');
-		const clockA = new FakeClock(Date.now());
-		const a = group.newProc(prefix, clockA, { leaseMs: LEASE_MS });
-		const b = group.newProc(prefix, realClock, { leaseMs: LEASE_MS });
+		const { audienceId, clockA, a, b } = await stallSetup(`stall-skew-${first}`, first);
 		// A is slow to send (a busy machine): its request has not left yet.
 		let go!: () => void;
 		const slow = new Promise<void>((resolve) => (go = resolve));
@@ -155,8 +156,7 @@ describe.each([
 		const leaseEnd = await leaseHeldByA(a.coordinator.scopeBase(SCOPE));
 		await until('A is sending', () => signal !== undefined);
 
-		await sleep(leaseEnd - Date.now() + 50);
-		await b.coordinator.flush(SCOPE, { send: sender(), pacer: ALREADY_PACED });
+		await takeOver(leaseEnd, b);
 		// B's next action goes out once the fence has passed.
 		await request(b, audienceId, second, { waitForDelivery: true });
 		expect(actionsSeen()).toEqual([first, second]);
@@ -167,18 +167,11 @@ describe.each([
 		go();
 		await a.coordinator.whenIdle();
 		expect(actionsSeen()).toEqual([first, second]);
-		expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);
-		expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 2, pending: 0, errored: 0, added: 1, removed: 1 });
+		await expectFinalState(audienceId, memberAtEnd, b);
 	});
 
 	it('paused after its request left, the copy arriving late: the next action waits for the fence and TikTok applies it last', async () => {
-		const audienceId = await createAudience(local, `stall-late-${first}`);
-		if (first === 'delete') await sender()({ target: { advertiserId: US, audienceId, action: 'add', idSchema: ['EMAIL_SHA256'] }, rows: 1, columns: [[USER]] });
-		local.clearRequests();
-		const prefix = group.newPrefix('stall');
-		const clockA = new FakeClock(Date.now());
-		const a = group.newProc(prefix, clockA, { leaseMs: LEASE_MS });
-		const b = group.newProc(prefix, realClock, { leaseMs: LEASE_MS });
+		const { audienceId, a, b } = await stallSetup(`stall-late-${first}`, first);
 		// A writes its request, then its process pauses: the copy is on its way, and arrives when the test says.
 		let stalled: MappingBatch | undefined;
 		const stallingSend: SendMapping = async (batch) => {
@@ -189,8 +182,7 @@ describe.each([
 		const leaseEnd = await leaseHeldByA(a.coordinator.scopeBase(SCOPE));
 		await until('A wrote its request', () => stalled !== undefined);
 
-		await sleep(leaseEnd - Date.now() + 50);
-		await b.coordinator.flush(SCOPE, { send: sender(), pacer: ALREADY_PACED });
+		await takeOver(leaseEnd, b);
 		expect(actionsSeen()).toEqual([first]);
 		const next = request(b, audienceId, second, { waitForDelivery: true });
 
@@ -203,19 +195,13 @@ describe.each([
 		const sent = local.requests({ path: 'segment/mapping/' }).filter((entry) => entry.ids?.includes(MEMBER));
 		expect(sent.map((entry) => entry.action)).toEqual([first, first, second]);
 		expect(sent[2].at).toBeGreaterThanOrEqual(fenceEnd);
-		expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);
-		expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 2, pending: 0, errored: 0, added: 1, removed: 1 });
+		await expectFinalState(audienceId, memberAtEnd, b);
 	});
 
 	it('cut off from Redis while waiting to send: its renewals get no answer, the send is aborted before it leaves', async () => {
-		const audienceId = await createAudience(local, `stall-cut-${first}`);
-		if (first === 'delete') await sender()({ target: { advertiserId: US, audienceId, action: 'add', idSchema: ['EMAIL_SHA256'] }, rows: 1, columns: [[USER]] });
-		local.clearRequests();
 		const proxy = await TcpProxy.start(TEST_REDIS);
 		try {
-			const prefix = group.newPrefix('stall');
-			const a = group.newProc(prefix, realClock, { leaseMs: LEASE_MS }, proxy.port);
-			const b = group.newProc(prefix, realClock, { leaseMs: LEASE_MS });
+			const { audienceId, a, b } = await stallSetup(`stall-cut-${first}`, first, proxy.port);
 			// A is slow to send (the machine is busy): by the time it would, it has lost the lease.
 			let go!: () => void;
 			const slow = new Promise<void>((resolve) => (go = resolve));
@@ -229,16 +215,14 @@ describe.each([
 			const leaseEnd = await leaseHeldByA(a.coordinator.scopeBase(SCOPE));
 			proxy.blackhole();
 
-			await sleep(leaseEnd - Date.now() + 50);
-			await b.coordinator.flush(SCOPE, { send: sender(), pacer: ALREADY_PACED });
+			await takeOver(leaseEnd, b);
 			const next = request(b, audienceId, second, { waitForDelivery: true });
 			go();
 			await until('A tried to send', () => aborted !== undefined);
 			await next;
 			expect(aborted).toBe(true);
 			expect(actionsSeen()).toEqual([first, second]);
-			expect(local.members(audienceId).includes(MEMBER)).toBe(memberAtEnd);
-			expect(await b.coordinator.report(SCOPE)).toMatchObject({ entered: 2, synced: 2, pending: 0, errored: 0, added: 1, removed: 1 });
+			await expectFinalState(audienceId, memberAtEnd, b);
 		} finally {
 			await proxy.close();
 		}
