@@ -6,7 +6,6 @@
  * the client's. Each phase runs in a fresh process (bench/phase.ts). Prints a Markdown table (paste it into the
  * README) and writes bench/results.json. Not part of `npm test`. Bounded: every phase has a timeout.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import type { QueueResult, RedisMemoryResult } from './phases/queue';
 import type { ThroughputResult } from './phases/throughput';
 import type { ServerUrls } from './lib/local';
 import { mirrorPhases, mirrorRows, type MirrorRun } from './lib/mirror';
+import { runPhase, startLocalApi } from './lib/processes';
 import { N8N_BENCH_CONFIG, runN8nBench, runN8nProfileDiff, type N8nRunResult } from './n8n';
 import { median, sig, wallNow } from './lib/stats';
 
@@ -79,51 +79,11 @@ function log(line: string): void {
 	process.stderr.write(`${line}\n`);
 }
 
-function tsxChild(file: string, args: string[], extraFlags: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
-	return fork(join(ROOT, file), args, {
-		cwd: ROOT,
-		execArgv: ['--import', 'tsx', ...extraFlags],
-		env,
-		stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-	});
-}
-
-async function startServer(): Promise<{ child: ChildProcess; urls: ServerUrls }> {
-	const child = tsxChild('bench/server.ts', ['--bench-mode'], []);
-	const urls = await new Promise<ServerUrls>((resolve, reject) => {
-		const timer = setTimeout(() => reject(new Error('the local TikTok API did not start in 30 s')), 30_000);
-		child.once('message', (message) => {
-			clearTimeout(timer);
-			resolve(message as ServerUrls);
-		});
-		child.once('exit', (code) => reject(new Error(`the local TikTok API exited (${code})`)));
-	});
-	return { child, urls };
-}
-
 async function phase<T>(urls: ServerUrls, name: string, args: unknown, timeoutMs: number): Promise<T> {
 	const started = wallNow();
 	const profile = PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
-	const child = tsxChild('bench/phase.ts', [name, JSON.stringify(args)], ['--expose-gc', '--max-old-space-size=4096', ...profile], {
-		...process.env,
-		BENCH_SERVER: JSON.stringify(urls),
-	});
 	try {
-		return await new Promise<T>((resolve, reject) => {
-			let result: T | undefined;
-			const timer = setTimeout(() => {
-				child.kill('SIGKILL');
-				reject(new Error(`phase ${name} took longer than ${timeoutMs / 1000} s`));
-			}, timeoutMs);
-			child.on('message', (message) => {
-				result = (message as { result: T }).result;
-			});
-			child.once('exit', (code) => {
-				clearTimeout(timer);
-				if (result !== undefined && code === 0) resolve(result);
-				else reject(new Error(`phase ${name} failed (exit ${code})`));
-			});
-		});
+		return await runPhase<T>(ROOT, urls, name, args, timeoutMs, profile);
 	} finally {
 		log(`  ${name} ${JSON.stringify(args)}: ${((wallNow() - started) / 1000).toFixed(1)} s`);
 	}
@@ -280,7 +240,7 @@ async function main(): Promise<void> {
 		await n8nOnly();
 		return;
 	}
-	const server = await startServer();
+	const server = await startLocalApi(ROOT);
 	const { urls } = server;
 	try {
 		log('phases:');

@@ -8,11 +8,11 @@
  * Each phase runs in a fresh process of its own checkout (that checkout's bench/phase.ts and node_modules), so the
  * other side only needs the same phase names and arguments (throughput, memory), as every commit since they came.
  */
-import { fork } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 import type { ServerUrls } from './lib/local';
+import { runPhase, startLocalApi } from './lib/processes';
 import { median } from './lib/stats';
 import type { MemoryResult } from './phases/memory';
 import type { ThroughputResult } from './phases/throughput';
@@ -34,54 +34,12 @@ function log(line: string): void {
 	process.stderr.write(`${line}\n`);
 }
 
-function child(root: string, file: string, args: string[], extraFlags: string[], env: NodeJS.ProcessEnv) {
-	return fork(join(root, file), args, {
-		cwd: root,
-		execArgv: ['--import', 'tsx', ...extraFlags],
-		env,
-		stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-	});
-}
-
-async function startServer(): Promise<{ stop: () => void; urls: ServerUrls }> {
-	const server = child(HERE, 'bench/server.ts', ['--bench-mode'], [], process.env);
-	const urls = await new Promise<ServerUrls>((resolveUrls, reject) => {
-		const timer = setTimeout(() => reject(new Error('the local TikTok API did not start in 30 s')), 30_000);
-		server.once('message', (message) => {
-			clearTimeout(timer);
-			resolveUrls(message as ServerUrls);
-		});
-		server.once('exit', (code) => reject(new Error(`the local TikTok API exited (${code})`)));
-	});
-	return { urls, stop: () => server.kill('SIGTERM') };
-}
-
-function phase<T>(root: string, urls: ServerUrls, name: string, args: unknown): Promise<T> {
-	const process_ = child(root, 'bench/phase.ts', [name, JSON.stringify(args)], ['--expose-gc', '--max-old-space-size=4096'], {
-		...process.env,
-		BENCH_SERVER: JSON.stringify(urls),
-	});
-	return new Promise<T>((resolveResult, reject) => {
-		let result: T | undefined;
-		const timer = setTimeout(() => {
-			process_.kill('SIGKILL');
-			reject(new Error(`${root}: phase ${name} took longer than ${PHASE_TIMEOUT_MS / 1000} s`));
-		}, PHASE_TIMEOUT_MS);
-		process_.on('message', (message) => (result = (message as { result: T }).result));
-		process_.once('exit', (code) => {
-			clearTimeout(timer);
-			if (result !== undefined && code === 0) resolveResult(result);
-			else reject(new Error(`${root}: phase ${name} failed (exit ${code})`));
-		});
-	});
-}
-
 async function measure(root: string, urls: ServerUrls): Promise<Figures> {
-	const run = await phase<ThroughputResult>(root, urls, 'throughput', THROUGHPUT);
+	const run = await runPhase<ThroughputResult>(root, urls, 'throughput', THROUGHPUT, PHASE_TIMEOUT_MS);
 	if (run.synced !== THROUGHPUT.users || run.serverUsersReceived !== THROUGHPUT.users) {
 		throw new Error(`${root}: the throughput run did not deliver every user exactly once: ${JSON.stringify(run)}`);
 	}
-	const memory = await phase<MemoryResult>(root, urls, 'memory', MEMORY);
+	const memory = await runPhase<MemoryResult>(root, urls, 'memory', MEMORY, PHASE_TIMEOUT_MS);
 	return {
 		usersPerSecond: run.usersPerSecond,
 		clientCpuUsPerUser: run.clientCpuUsPerUser,
@@ -99,7 +57,8 @@ async function main(): Promise<void> {
 		throw new Error(`${other} has no bench/phase.ts or no node_modules (run npm ci there)`);
 	}
 	const rounds = Number(roundsArg ?? 5);
-	const { urls, stop } = await startServer();
+	const server = await startLocalApi(HERE);
+	const { urls } = server;
 	const sides: Record<'this' | 'other', Figures[]> = { this: [], other: [] };
 	try {
 		for (let round = 0; round < rounds; round++) {
@@ -111,7 +70,7 @@ async function main(): Promise<void> {
 			}
 		}
 	} finally {
-		stop();
+		server.child.kill('SIGTERM');
 	}
 	const keys = Object.keys(sides.this[0]) as Array<keyof Figures>;
 	const lines = [`| Figure (median of ${rounds} rounds) | ${other} | this checkout | this ÷ other |`, '|---|---|---|---|'];

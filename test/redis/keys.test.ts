@@ -20,6 +20,16 @@ const rateLimited = () => new TikTokApiError({ message: 'Too many requests', tik
 const audienceGone = () => new TikTokApiError({ message: 'Audience does not exist', tiktokMessage: 'Audience does not exist', code: 40002 });
 
 const group = new ProcessGroup();
+
+/** One Redis process whose every request TikTok answers with a server error (so its users wait for retries). */
+function failingProcess() {
+	const clock = new FakeClock();
+	const tiktok = new FakeTikTok(clock);
+	tiktok.fail = () => serverError();
+	const a = group.newProc(group.newPrefix('keys'), clock);
+	idleHook(clock, [a]);
+	return { clock, tiktok, a, base: a.coordinator.scopeBase(SCOPE) };
+}
 afterEach(() => group.dispose());
 afterAll(() => group.close());
 
@@ -125,13 +135,7 @@ describe('Redis engine: keys and their lifetimes', () => {
 		['its record', (base: string, id: string) => `${base}c:${id}`],
 		['the retry queue itself', (base: string) => `${base}retry`],
 	])('users whose data vanished (%s deleted while they wait for a retry) are errored with a reason, not left pending', async (_what, keyOf) => {
-		const clock = new FakeClock();
-		const tiktok = new FakeTikTok(clock);
-		tiktok.fail = () => serverError();
-		const prefix = group.newPrefix('keys');
-		const a = group.newProc(prefix, clock);
-		idleHook(clock, [a]);
-		const base = a.coordinator.scopeBase(SCOPE);
+		const { clock, tiktok, a, base } = failingProcess();
 		await submitVia(a, tiktok, emailUsers(4), SCOPE, { windowMs: 0 });
 		await clock.advance(0);
 		const [member] = await group.admin.zrange(`${base}retry`, 0, -1);
@@ -149,13 +153,7 @@ describe('Redis engine: keys and their lifetimes', () => {
 		['its rows', (base: string, id: string) => `${base}r:${id}`],
 		['its record', (base: string, id: string) => `${base}c:${id}`],
 	])('a request whose data vanished (%s) is errored when it comes due, while another request keeps the scope busy', async (_what, keyOf) => {
-		const clock = new FakeClock();
-		const tiktok = new FakeTikTok(clock);
-		tiktok.fail = () => serverError();
-		const prefix = group.newPrefix('keys');
-		const a = group.newProc(prefix, clock);
-		idleHook(clock, [a]);
-		const base = a.coordinator.scopeBase(SCOPE);
+		const { clock, tiktok, a, base } = failingProcess();
 		// Two requests of two users each, both waiting for their retry; one loses its data.
 		await submitVia(a, tiktok, emailUsers(4), SCOPE, { windowMs: 0, usersPerRequest: 2 });
 		await clock.advance(0);
