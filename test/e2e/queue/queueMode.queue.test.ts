@@ -533,6 +533,9 @@ describe(`queue mode (n8n ${MAJOR}): pacing, crashes, Redis outages and exact co
 
 	it("keeps every key under its prefix with a TTL, and puts nothing into n8n's Bull keys", async () => {
 		await warmUpBothWorkers();
+		// a pacer key lives 5 s past its last request: send one right before the scan so it is there to be checked
+		await signUp(flows[0], [emailsFor('key-check', 1, 0)], 1);
+		await flush(flows[0]);
 		const all = await q.redisKeys('');
 		const n8nCachePrefix = String(q.env.N8N_REDIS_KEY_PREFIX);
 		const bull = all.filter((k) => k.startsWith(`${q.bullPrefix}:`));
