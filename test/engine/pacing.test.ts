@@ -42,7 +42,7 @@ describe('Batch Sync engine: real clock and the shared 50 requests/s pacer', () 
 		expect(busiestWindow).toBeLessThanOrEqual(TIKTOK_MAX_REQUESTS_PER_SECOND);
 		// …and the pacer is not much stricter than it must be: 120 requests at 50/s take about 2.5 s (bounds are loose
 		// because a busy 2-core machine delays timers; the ceiling above is what must always hold).
-		expect(busiestWindow).toBeGreaterThanOrEqual(30);
+		expect(busiestWindow).toBeGreaterThanOrEqual(20);
 		expect(elapsed).toBeLessThan(8_000);
 		for (const scope of ['wf-5:Sync A', 'wf-6:Sync B']) expect((await expectWhole(coordinator, scope)).synced).toBe(60);
 		coordinator.reset();

@@ -33,13 +33,13 @@ function failingProcess() {
 afterEach(() => group.dispose());
 afterAll(() => group.close());
 
-/** Every key under the prefix with its TTL, in hours (rounded). */
+/** Every key under the prefix with its TTL, in hours, rounded to 0.1 h: TTLs count down in real time while the test runs. */
 async function ttlHours(prefix: string): Promise<Record<string, number>> {
 	const out: Record<string, number> = {};
 	for (const key of await scanKeys(group.admin, `${prefix}:*`)) {
 		const suffix = key.slice(key.indexOf('}:') + 2).replace(/\d{15}/, '<id>').replace(/[0-9a-f]{20}/, '<dest>');
 		const pttl = await group.admin.pttl(key);
-		out[`${suffix} ${key.includes('}:rq:') ? '(reply)' : ''}`.trim()] = pttl < 0 ? pttl : Math.round((pttl / HOUR) * 100) / 100;
+		out[`${suffix} ${key.includes('}:rq:') ? '(reply)' : ''}`.trim()] = pttl < 0 ? pttl : Math.round((pttl / HOUR) * 10) / 10;
 	}
 	return out;
 }
@@ -57,7 +57,7 @@ describe('Redis engine: keys and their lifetimes', () => {
 		const base = a.coordinator.scopeBase(SCOPE);
 		const settings = { retryHorizonMs: 2 * HOUR };
 		const scopeTtl = (2 * HOUR + KEY_MARGIN_MS) / HOUR;
-		const briefly = Math.round((OUTCOME_KEEP_MS / HOUR) * 100) / 100;
+		const briefly = Math.round((OUTCOME_KEEP_MS / HOUR) * 10) / 10;
 
 		// A journal of the in-process engine moves in, users are refused by the node, others admitted.
 		const local = newTikTokCoordinator({ clock, random: () => 0.5 });

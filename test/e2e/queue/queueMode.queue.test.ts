@@ -533,9 +533,12 @@ describe(`queue mode (n8n ${MAJOR}): pacing, crashes, Redis outages and exact co
 
 	it("keeps every key under its prefix with a TTL, and puts nothing into n8n's Bull keys", async () => {
 		await warmUpBothWorkers();
-		// a pacer key lives 5 s past its last request: send one right before the scan so it is there to be checked
-		await signUp(flows[0], [emailsFor('key-check', 1, 0)], 1);
-		await flush(flows[0]);
+		// a pacer key lives 5 s past its last request: have one sent right before the scan so it is there to be
+		// checked (waiting for the request itself: a flush can run before the sign-up's user is stored)
+		const since = await lastSeq();
+		const [email] = emailsFor('key-check', 1);
+		await signUp(flows[0], [[email]], 1);
+		await waitForMapping(since, (entries) => acceptedIds(entries).distinct.has(idOf(email)), 30_000, 'the key-check request');
 		const all = await q.redisKeys('');
 		const n8nCachePrefix = String(q.env.N8N_REDIS_KEY_PREFIX);
 		const bull = all.filter((k) => k.startsWith(`${q.bullPrefix}:`));
