@@ -143,6 +143,10 @@ class LocalTikTokServer implements DispatchTarget, ControlTarget {
 				sendFailure(res, new ApiFailure(50000, `Internal error in the local TikTok API: ${String(error)}`, 500));
 			});
 		});
+		// Idle keep-alive connections are closed by the clients (fetch after 4 s), never by this server: a server closing
+		// one (Node's default: after 5 s) races a client that reuses it at that moment, and the client's POST fails
+		// with ECONNRESET (seen in CI, in a test's own fetch). close() still ends every connection.
+		this.server.keepAliveTimeout = 0;
 	}
 
 	reset(): void {
