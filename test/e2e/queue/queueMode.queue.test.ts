@@ -455,12 +455,16 @@ describe(`queue mode (n8n ${MAJOR}): pacing, crashes, Redis outages and exact co
 		for (const worker of q.workers) await worker.start();
 		const restartMs = Date.now() - tKill;
 
-		// a retry is scheduled 4–6 s after a failure (longer after several): wait until every one is due, so the
-		// flush below has nothing it must leave for later
+		// a retry is scheduled 4–6 s after a failure, twice that after each further one (a request that failed 4 times
+		// waits 32–48 s): wait until every one is due, so the flush below has nothing it must leave for later. Fresh
+		// requests wait in `due`, retries in `retry`.
 		const redis = q.redis.client();
-		const due = await redis.zrange(`${scopeBase(flow)}due`, 0, -1, 'WITHSCORES');
+		const scheduled = [
+			...(await redis.zrange(`${scopeBase(flow)}due`, 0, -1, 'WITHSCORES')),
+			...(await redis.zrange(`${scopeBase(flow)}retry`, 0, -1, 'WITHSCORES')),
+		];
 		redis.disconnect();
-		const latestDue = Math.max(0, ...due.filter((_, i) => i % 2 === 1).map(Number));
+		const latestDue = Math.max(0, ...scheduled.filter((_, i) => i % 2 === 1).map(Number));
 		if (latestDue > Date.now()) await sleep(latestDue - Date.now() + 200);
 		const waited = Math.max(0, latestDue - (tKill + restartMs));
 
