@@ -1,11 +1,3 @@
-import type { Cluster, Redis } from 'ioredis';
-
-/** Redis's clock (TIME) in microseconds. */
-export async function redisTimeMicros(redis: Redis | Cluster): Promise<number> {
-	const [seconds, micros] = (await redis.time()) as unknown as [string | number, string | number];
-	return Number(seconds) * 1_000_000 + Number(micros);
-}
-
 /** The most stamps (µs) inside any half-open window [t, t + windowMicros). */
 export function maxInSlidingWindow(stamps: readonly number[], windowMicros = 1_000_000): number {
 	const sorted = [...stamps].sort((a, b) => a - b);
